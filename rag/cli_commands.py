@@ -1,0 +1,179 @@
+"""Subcommands for models, ingest, remove, search and config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rag.cli import command, eprint, print_json
+from rag.config import Config
+
+
+def add_parsers(sub, common) -> None:
+    """Register every subcommand's arguments."""
+    p = sub.add_parser("models", help="准备/查看离线模型")
+    common(p, index=False)
+    p.add_argument("action", choices=["prepare", "status"])
+    p.add_argument("--only", choices=["embedding", "llm"], help="只处理其中一个模型")
+    p.add_argument("--force", action="store_true", help="重新构建，即使缓存可用")
+    p.add_argument("--deep", action="store_true", help="status 时重新计算校验和")
+
+    p = sub.add_parser("ingest", help="导入文件或文件夹（txt/md/html/jsonl[.gz]）")
+    common(p)
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--rebuild", action="store_true", help="丢弃现有索引，从头构建")
+    p.add_argument("--index-type", choices=["auto", "flat", "ivf", "hnsw"], help="向量索引类型")
+    p.add_argument("--json", action="store_true", help="以 JSON 输出导入摘要")
+
+    p = sub.add_parser("remove", help="从索引中删除文档")
+    common(p)
+    p.add_argument("doc_ids", nargs="+")
+
+    p = sub.add_parser("search", help="混合检索（向量 + BM25）")
+    common(p)
+    p.add_argument("question")
+    p.add_argument("-k", type=int, help="返回条数（默认 retrieval.top_k）")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--source", action="append", help="只看某来源（可重复）")
+    p.add_argument("--date-from", help="起始日期 YYYY-MM-DD")
+    p.add_argument("--date-to", help="截止日期 YYYY-MM-DD")
+
+    p = sub.add_parser("docs", help="列出索引中的文档")
+    common(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("config", help="打印合并后的配置")
+    common(p)
+
+    from rag import cli_more
+
+    cli_more.add_parsers(sub, common)
+
+
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit="篇", file=sys.stderr, dynamic_ncols=True)
+
+    def update(done: int, total: int | None, message: str) -> None:
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.set_postfix_str(message[-40:], refresh=False)
+        bar.refresh()
+
+    return bar, update
+
+
+@command("models")
+def cmd_models(args: argparse.Namespace, config: Config) -> int:
+    from rag.models import model_status, prepare_models
+
+    if args.action == "prepare":
+        for path in prepare_models(config, only=args.only, force=args.force):
+            eprint(f"已就绪：{path}")
+        return 0
+    rows = model_status(config, deep=args.deep)
+    for row in rows:
+        mark = "✓ 就绪" if row["ready"] else "✗ 未就绪"
+        size = f"{row['size_mb']:.0f} MB" if row.get("size_mb") else "-"
+        print(f"{mark}  {row['name']:<44} {size:>8}  {row['path']}")
+        if row.get("detail"):
+            print(f"        {row['detail']}")
+    return 0 if all(r["ready"] for r in rows) else 1
+
+
+@command("ingest")
+def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    from rag.pipeline import Pipeline
+
+    if args.index_type:
+        config = config.with_overrides({"index.type": args.index_type})
+    pipe = Pipeline(config)
+    pipe.encoder  # load (and prepare) the model before the bar starts
+    bar, update = _progress_bar("导入")
+    try:
+        report = pipe.ingest(args.paths, rebuild=args.rebuild, progress=update)
+    finally:
+        bar.close()
+    if args.json:
+        print_json(
+            {
+                "files": report.files,
+                "docs_added": report.docs_added,
+                "docs_updated": report.docs_updated,
+                "docs_unchanged": report.docs_unchanged,
+                "chunks_added": report.chunks_added,
+                "chunks_embedded": report.chunks_embedded,
+                "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+                "near_duplicates": report.near_duplicates,
+                "seconds": round(report.seconds, 3),
+                "embed_seconds": round(report.embed_seconds, 3),
+            }
+        )
+    else:
+        print(report.summary())
+        print(f"索引：{pipe.index_dir}")
+    return 0 if report.ok else 1
+
+
+@command("remove")
+def cmd_remove(args: argparse.Namespace, config: Config) -> int:
+    from rag.pipeline import Pipeline
+
+    pipe = Pipeline(config)
+    missing = 0
+    for doc_id in args.doc_ids:
+        if pipe.remove(doc_id):
+            print(f"已删除：{doc_id}")
+        else:
+            eprint(f"索引中没有文档：{doc_id}")
+            missing += 1
+    return 1 if missing == len(args.doc_ids) else 0
+
+
+@command("search")
+def cmd_search(args: argparse.Namespace, config: Config) -> int:
+    from rag.pipeline import Pipeline
+    from rag.retrieve import Filters
+
+    filters = None
+    if args.source or args.date_from or args.date_to:
+        filters = Filters(sources=args.source, date_from=args.date_from, date_to=args.date_to)
+    hits = Pipeline(config).search(args.question, args.k, filters=filters)
+    if args.json:
+        print_json([h.to_json() for h in hits])
+        return 0
+    if not hits:
+        print("没有检索到相关段落。")
+    for rank, hit in enumerate(hits, 1):
+        snippet = hit.chunk.text.replace("\n", " ")
+        snippet = snippet if len(snippet) <= 120 else snippet[:120] + "…"
+        print(f"{rank}. [{hit.chunk.doc_id}] {hit.doc.date or '日期不详'}  得分 {hit.score:.4f}  {hit.doc.title}")
+        print(f"   {snippet}")
+    return 0
+
+
+@command("docs")
+def cmd_docs(args: argparse.Namespace, config: Config) -> int:
+    from rag.pipeline import Pipeline
+
+    docs = Pipeline(config).documents()
+    if args.json:
+        from dataclasses import asdict
+
+        print_json([asdict(d) for d in docs])
+        return 0
+    for d in docs:
+        flags = ("  [" + ", ".join(d.flags) + "]") if d.flags else ""
+        print(f"{d.doc_id}  {d.date or '-'}  {d.source or '-'}  {d.title}  ({d.n_chunks} 段){flags}")
+    print(f"共 {len(docs)} 篇文档")
+    return 0
+
+
+@command("config")
+def cmd_config(args: argparse.Namespace, config: Config) -> int:
+    sys.stdout.write(config.dump())
+    return 0
+
