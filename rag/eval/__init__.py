@@ -1,0 +1,1 @@
+"""Offline evaluation: metrics (pure functions in :mod:`rag.eval.metrics`), datasets, runs, reports."""
