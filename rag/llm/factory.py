@@ -1,0 +1,74 @@
+"""Pick an LLM backend by name (txtai-style factory, with user plugins as ``module:Class``)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from rag.llm.base import LLMBackend, LLMError
+
+# name -> (module, class); modules are imported only when chosen (torch, llama_cpp are heavy).
+BACKENDS: dict[str, tuple[str, str]] = {
+    "llama_cpp": ("rag.llm.llama_cpp_backend", "LlamaCppBackend"),
+    "openai": ("rag.llm.openai_backend", "OpenAIBackend"),
+    "transformers": ("rag.llm.transformers_backend", "TransformersBackend"),
+}
+NOT_LLM = {"extractive"}
+
+
+def _choices() -> str:
+    return "、".join([*BACKENDS, *sorted(NOT_LLM)]) + "，或 模块:类名 形式的自定义后端"
+
+
+def resolve_class(name: str) -> type[LLMBackend]:
+    """Return the backend class for ``name`` without instantiating it.
+
+    Args:
+        name: a built-in name (see ``BACKENDS``) or ``"package.module:ClassName"``.
+
+    Returns:
+        A subclass of ``LLMBackend``.
+
+    Raises:
+        LLMError: unknown name, ``extractive``, or a plugin that cannot be imported
+            or is not an ``LLMBackend``.
+    """
+    key = (name or "").strip()
+    if key.lower() in NOT_LLM:
+        raise LLMError(
+            f"“{key}” 不是大模型后端：抽取式回答不调用 LLM，由回答模块直接处理，不能通过 create_backend 创建"
+        )
+    if key.lower() in BACKENDS:
+        module_name, class_name = BACKENDS[key.lower()]
+    elif ":" in key:
+        module_name, _, class_name = key.partition(":")
+    else:
+        raise LLMError(f"未知的 LLM 后端 “{key}”。可选：{_choices()}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise LLMError(f"无法导入后端模块 {module_name}：{exc}。请检查模块名和 PYTHONPATH") from exc
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, LLMBackend)):
+        raise LLMError(
+            f"{module_name} 中没有名为 {class_name} 的 LLMBackend 子类。"
+            f"自定义后端须继承 rag.llm.LLMBackend 并实现 _stream()"
+        )
+    return cls
+
+
+def create_backend(name: str, config: Any) -> LLMBackend:
+    """Create the backend ``name`` configured by ``config``.
+
+    Args:
+        name: ``llama_cpp`` | ``openai`` | ``transformers`` | ``"module:Class"``
+            (a user plugin: an ``LLMBackend`` subclass taking the config).
+        config: the resolved ``Config``.
+
+    Returns:
+        A ready-to-use backend (models load lazily on first generation).
+
+    Raises:
+        LLMError: unknown name (the message lists the choices) or bad plugin.
+    """
+    return resolve_class(name)(config)
