@@ -100,6 +100,7 @@ class Ingestor:
         self.max_file_mb = float(ing["max_file_mb"])
         self.dup_threshold = float(ing["near_duplicate_threshold"])
         self.batch_chunks = max(8, int(config.get("models.embedding.batch_size", 32)) * 4)
+        self.checkpoint_every = max(1, int(ing["checkpoint_every"]))
 
     def _writer(self, index_dir: Path, rebuild: bool) -> IndexWriter:
         params = dict(self.chunk_params)
@@ -129,9 +130,13 @@ class Ingestor:
                 if n_pending_chunks >= self.batch_chunks:
                     self._flush(pending, writer, report)
                     pending, n_pending_chunks = [], 0
+                if seen % self.checkpoint_every == 0:
+                    self._flush(pending, writer, report)
+                    pending, n_pending_chunks = [], 0
+                    writer.checkpoint()
             self._flush(pending, writer, report)
-            if report.docs_added or report.docs_updated:
-                writer.commit()
+            # Writes nothing unless documents or index settings changed.
+            writer.commit()
         report.seconds = time.perf_counter() - t0
         return report
 

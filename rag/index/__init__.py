@@ -1,0 +1,27 @@
+"""The index folder: SQLite doc/chunk store, FAISS vectors, BM25, manifest; atomic commits.
+
+Public API: :class:`Index` (read-only snapshot), :class:`IndexWriter` (incremental, atomic
+commit) and the errors raised when an index is missing, built differently or damaged.
+"""
+
+from rag.index.folder import (
+    SCHEMA_VERSION,
+    Index,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    IndexWriter,
+    check_index,
+)
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Index",
+    "IndexWriter",
+    "IndexNotFoundError",
+    "IndexMismatchError",
+    "IndexCorruptError",
+    "IndexLockedError",
+    "check_index",
+]
