@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -19,6 +20,11 @@ from embeddings.provision import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from sentence_transformers import SentenceTransformer
+
+# Loaded models shared by every Encoder in the process (keyed by folder), so the CLI, the UI
+# and tests pay the load once.
+_LOADED: dict[str, "SentenceTransformer"] = {}
+_LOAD_LOCK = threading.Lock()
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
@@ -107,8 +113,12 @@ class Encoder:
     def model(self) -> "SentenceTransformer":
         """The underlying SentenceTransformer (loads it on first access)."""
         if self._model is None:
-            self._ensure_ready()
-            self._model = load_sentence_transformer(self.model_dir, threads=self.threads)
+            key = str(self.model_dir.resolve())
+            with _LOAD_LOCK:
+                if key not in _LOADED:
+                    self._ensure_ready()
+                    _LOADED[key] = load_sentence_transformer(self.model_dir, threads=self.threads)
+                self._model = _LOADED[key]
         return self._model
 
     def _ensure_ready(self) -> None:

@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         eprint("已中断。")
         return 130
+    except BrokenPipeError:  # e.g. `shanhai search … | head`
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # one clear line for expected failures; traceback only with SHANHAI_DEBUG
         if os.environ.get("SHANHAI_DEBUG"):
             raise

@@ -101,6 +101,7 @@ class Ingestor:
         self.dup_threshold = float(ing["near_duplicate_threshold"])
         self.batch_chunks = max(8, int(config.get("models.embedding.batch_size", 32)) * 4)
         self.checkpoint_every = max(1, int(ing["checkpoint_every"]))
+        self._seen = 0
 
     def _writer(self, index_dir: Path, rebuild: bool) -> IndexWriter:
         params = dict(self.chunk_params)
@@ -117,11 +118,11 @@ class Ingestor:
                 dups.add(doc_id, sig)
             pending: list[_Pending] = []
             n_pending_chunks = 0
-            seen = 0
+            self._seen = 0
             for raw in _iter_inputs(paths, self.max_file_mb, report):
-                seen += 1
+                self._seen += 1
                 if self.progress:
-                    self.progress(seen, None, raw.doc_id)
+                    self.progress(self._seen, None, raw.doc_id)
                 item = self._prepare(raw, writer, dups, report)
                 if item is None:
                     continue
@@ -130,7 +131,7 @@ class Ingestor:
                 if n_pending_chunks >= self.batch_chunks:
                     self._flush(pending, writer, report)
                     pending, n_pending_chunks = [], 0
-                if seen % self.checkpoint_every == 0:
+                if self._seen % self.checkpoint_every == 0:
                     self._flush(pending, writer, report)
                     pending, n_pending_chunks = [], 0
                     writer.checkpoint()
@@ -169,13 +170,17 @@ class Ingestor:
 
     def _flush(self, pending: list[_Pending], writer: IndexWriter, report: IngestReport) -> None:
         todo = [(i, j) for i, p in enumerate(pending) for j, v in enumerate(p.vectors) if v is None]
-        if todo:
+        step = max(1, int(self.config.get("models.embedding.batch_size", 32)))
+        for lo in range(0, len(todo), step):
+            batch = todo[lo : lo + step]
             t = time.perf_counter()
-            vecs = self.encoder.encode_passages([pending[i].chunks[j].text for i, j in todo])
+            vecs = self.encoder.encode_passages([pending[i].chunks[j].text for i, j in batch])
             report.embed_seconds += time.perf_counter() - t
-            report.chunks_embedded += len(todo)
-            for (i, j), v in zip(todo, vecs):
+            report.chunks_embedded += len(batch)
+            for (i, j), v in zip(batch, vecs):
                 pending[i].vectors[j] = v
+            if self.progress:
+                self.progress(self._seen, None, f"向量 {report.chunks_embedded} 段")
         for p in pending:
             matrix = np.vstack(p.vectors).astype(np.float32) if p.chunks else np.zeros((0, self.encoder.dim), np.float32)
             writer.add_document(p.doc, p.chunks, matrix, p.near_dups)

@@ -25,3 +25,22 @@ def seeds_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def eval_dir(shared_dir: Path) -> Path:
     return shared_dir / "eval"
+
+
+@pytest.fixture(scope="session")
+def seed_config(tmp_path_factory):
+    """Default config (models in the default home) with a session index of the seed articles."""
+    from rag.config import load_config
+
+    return load_config(overrides={"index_dir": str(tmp_path_factory.mktemp("seed-index") / "index")})
+
+
+@pytest.fixture(scope="session")
+def seed_pipeline(seed_config, seeds_dir):
+    """A Pipeline over the five real seed articles (real e5 model, real FAISS/BM25). Read-only."""
+    from rag.pipeline import Pipeline
+
+    pipe = Pipeline(seed_config)
+    report = pipe.ingest([seeds_dir])
+    assert report.docs_added == 5, report.summary()
+    return pipe

@@ -79,6 +79,7 @@ def _source_from(lines: list[str]) -> str:
             rest = line[m.end():]
             stop = _STOP_RE.search(rest)
             value = (rest[: stop.start()] if stop else rest).strip(" -—:：")
+            value = re.sub(r"[（(][^）)]*$", "", value).strip()  # drop a parenthetical cut open by the stop
             if value and value not in _ANON and len(value) <= 30:
                 return value
     for line in head:
