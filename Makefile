@@ -29,13 +29,14 @@ index: models
 	$(BIN)/shanhai ingest $(CORPUS)
 
 serve: install
-	$(BIN)/shanhai serve
+	$(BIN)/shanhai serve --corpus $(CORPUS)
 
-# Debian's Chromium + driver for the headless UI tests (needs root or sudo).
+# Debian's Chromium + driver (and a CJK font, else Chinese renders as boxes) for the headless
+# UI tests (needs root or sudo).
 browser:
-	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q . || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei; }
 
 test: install browser
 	$(BIN)/shanhai models prepare

@@ -1,0 +1,122 @@
+"""Stable ``gradio_client`` endpoints: /ask /search /documents /document /upload /remove.
+
+Each returns JSON; ``/ask`` returns exactly what ``shanhai ask --json`` prints. Failures raise
+``gr.Error`` with a Chinese message (the client raises it as an exception). See docs/api.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from ui.actions import doc_meta_json, document_json, friendly_error, parse_filters, remove_document
+from ui.context import UIContext
+
+
+def _error(message: str) -> gr.Error:
+    # Plain text for API clients. These endpoints are never triggered by the page (the tabs show
+    # their errors in their own components), so the browser never renders this message as HTML.
+    return gr.Error(message, title="出错了", print_exception=False)
+
+
+def _fail(exc: BaseException) -> gr.Error:
+    return _error(friendly_error(exc))
+
+
+def build_api(ctx: UIContext) -> None:
+    """Register the API endpoints in the current ``gr.Blocks`` (call once, outside the tabs)."""
+    pipe = ctx.pipeline
+
+    def ask(question: str, backend: str = "", k: int = 0, sources: list[str] | None = None,
+            date_from: str = "", date_to: str = "") -> dict[str, Any]:
+        """Answer a question with cited passages (same JSON as `shanhai ask --json`).
+
+        Args:
+            question: the question (Simplified or Traditional Chinese).
+            backend: llama_cpp | extractive | openai | transformers; empty = configured default.
+            k: passages shown to the model at most; 0 = retrieval.top_k.
+            sources: only use documents whose outlet contains one of these strings.
+            date_from: earliest document date (YYYY[-MM[-DD]]), empty = no bound.
+            date_to: latest document date, empty = no bound.
+        """
+        try:
+            filters = parse_filters(sources, date_from, date_to)
+            return pipe.ask(question, backend=backend or None, k=int(k) or None, filters=filters).to_json()
+        except Exception as exc:
+            raise _fail(exc) from exc
+
+    def search(question: str, k: int = 0) -> list[dict[str, Any]]:
+        """Hybrid search (dense + BM25); returns the hits, best first.
+
+        Args:
+            question: the query.
+            k: number of hits; 0 = retrieval.top_k.
+        """
+        try:
+            return [h.to_json() for h in pipe.search(question, int(k) or None)]
+        except Exception as exc:
+            raise _fail(exc) from exc
+
+    def documents() -> list[dict[str, Any]]:
+        """Metadata of every indexed document (title, source, date, chunks, flags, near-duplicates)."""
+        try:
+            return [doc_meta_json(m) for m in pipe.documents()]
+        except Exception as exc:
+            raise _fail(exc) from exc
+
+    def document(doc_id: str) -> dict[str, Any]:
+        """One document: cleaned text in its original script (original), normalised text (text), raw text.
+
+        Args:
+            doc_id: the document id (file stem, or stem:line for jsonl).
+        """
+        try:
+            doc = pipe.document(doc_id)
+            meta = next((m for m in pipe.documents() if m.doc_id == doc_id), None)
+        except Exception as exc:
+            raise _fail(exc) from exc
+        if doc is None:
+            raise _error(f"找不到文档 {doc_id}：请用 /documents 查看现有的文档 ID。")
+        out = document_json(doc, meta.n_chunks if meta else None)
+        out["near_duplicates"] = list(meta.near_duplicates) if meta else []
+        return out
+
+    def remove(doc_id: str) -> dict[str, Any]:
+        """Remove one document from the index.
+
+        Args:
+            doc_id: the document id.
+        """
+        try:
+            return {"doc_id": doc_id, "removed": remove_document(pipe, doc_id, upload_dir=ctx.upload_dir)}
+        except Exception as exc:
+            raise _fail(exc) from exc
+
+    common = dict(concurrency_limit=ctx.concurrency, concurrency_id="answer")
+    gr.api(ask, api_name="ask", **common)
+    gr.api(search, api_name="search", concurrency_limit=ctx.concurrency)
+    gr.api(documents, api_name="documents", concurrency_limit=None)
+    gr.api(document, api_name="document", concurrency_limit=None)
+    gr.api(remove, api_name="remove", concurrency_limit=1, concurrency_id="write")
+
+    # /upload needs a real File component: Gradio then accepts only files uploaded to it.
+    with gr.Column(visible=False):
+        files = gr.File(file_count="multiple", label="files")
+        result = gr.JSON(label="result")
+        trigger = gr.Button("upload")
+
+    def upload(file_list: Any) -> dict[str, Any]:
+        from ui.library_tab import upload_files
+
+        try:
+            out = upload_files(ctx, file_list)
+        except Exception as exc:
+            raise _fail(exc) from exc
+        if not out["ok"]:
+            reasons = "；".join(f"{r['file']}：{r['reason']}" for r in out["rejected"]) or out["summary"]
+            raise _error(f"没有导入任何文档。{reasons}")
+        return out
+
+    trigger.click(upload, [files], [result], api_name="upload", concurrency_limit=1, concurrency_id="write",
+                  api_description="上传并导入文章（.txt .md .html .htm .jsonl），返回导入结果。")

@@ -1,0 +1,202 @@
+"""Chat tab: question box, streamed answer with clickable ``[n]``, cited passages alongside.
+
+The tab holds no pipeline logic: it rewrites follow-ups with :func:`rag.chat.rewrite_followup`,
+streams :meth:`rag.pipeline.Pipeline.ask_stream` and renders the events with :mod:`ui.render`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import gradio as gr
+
+from rag.chat import rewrite_followup
+from ui import render
+from ui.actions import friendly_error, parse_filters
+from ui.context import BACKEND_CHOICES, UIContext
+
+SCRIPT_CHOICES = [("简体（规范化）", "text"), ("原文字形", "original")]
+_CURSOR = " ▌"
+
+
+def _rewrite_llm(ctx: UIContext, backend: str):
+    """The optional LLM fallback for follow-up rewriting (config ``chat.llm_rewrite``)."""
+    if not ctx.config.get("chat.llm_rewrite", False) or backend == "extractive":
+        return None
+
+    def complete(messages: list[dict]) -> str:
+        return ctx.pipeline.answerer(backend).llm.complete(messages, max_tokens=64, temperature=0.0)
+
+    return complete
+
+
+def stream_turn(ctx: UIContext, question: str, history: list[list[str]], *, backend: str, k: int,
+                filters: Any) -> Iterator[dict[str, Any]]:
+    """One chat turn as UI-level events (no Gradio types).
+
+    Yields:
+        ``{"kind": "rewrite", "question": str}`` when the follow-up was rewritten, then
+        ``{"kind": "passages", "passages": [...]}``, ``{"kind": "text", "text": str}`` (the
+        streamed text so far) and finally ``{"kind": "answer", "answer": Answer}``; or a single
+        ``{"kind": "error", "message": str}`` / ``{"kind": "invalid", "message": str}``.
+    """
+    from rag.pipeline import QuestionError
+
+    pairs = [(h[0], h[1]) for h in history]
+    try:
+        standalone = rewrite_followup(question, pairs, llm=_rewrite_llm(ctx, backend))
+    except Exception:  # rewriting is a convenience; never block the question on it
+        standalone = question.strip()
+    if standalone != question.strip():
+        yield {"kind": "rewrite", "question": standalone}
+    text = ""
+    try:
+        for event in ctx.pipeline.ask_stream(standalone, backend=backend, k=k, filters=filters):
+            if event["type"] == "passages":
+                yield {"kind": "passages", "passages": event["passages"]}
+            elif event["type"] == "token":
+                text += event["text"]
+                yield {"kind": "text", "text": text}
+            elif event["type"] == "answer":
+                answer = event["answer"]
+                if standalone != question.strip():
+                    answer.rewritten_question = standalone
+                yield {"kind": "answer", "answer": answer}
+    except QuestionError as exc:
+        yield {"kind": "invalid", "message": str(exc)}
+    except Exception as exc:  # shown in the chat; the app keeps serving
+        yield {"kind": "error", "message": friendly_error(exc)}
+
+
+def _assistant(prefix: str, body: str) -> dict[str, str]:
+    return {"role": "assistant", "content": prefix + body}
+
+
+def _final_markdown(answer: Any) -> str:
+    valid = [int(p["n"]) for p in answer.passages]
+    if answer.refused:
+        return "ℹ️ **资料中没有找到答案**\n\n" + render.md_escape(answer.answer) + "\n\n" + _footnote(answer)
+    body = render.answer_markdown(answer.answer, panel="chat", valid=valid)
+    warnings = render.check_warnings(answer.checks)
+    if warnings:
+        body += "\n\n⚠️ *核查提示：" + render.md_escape(" ".join(warnings)) + "*"
+    return body + "\n\n" + _footnote(answer)
+
+
+def _footnote(answer: Any) -> str:
+    t = answer.timings or {}
+    bits = [f"后端 {answer.backend}", f"检索 {t.get('retrieve', 0):.2f} 秒"]
+    if t.get("llm_calls"):
+        bits.append(f"首字 {t.get('first_token', 0):.1f} 秒")
+    bits.append(f"共 {t.get('total', 0):.1f} 秒")
+    return "<sub>" + render.md_escape(" · ".join(bits)) + "</sub>"
+
+
+def respond(ctx: UIContext, question: str, messages: list, history: list, backend: str, k: float,
+            sources: list[str] | None, date_from: str, date_to: str, script: str):
+    """Gradio handler: yields (chatbot, passages panel, history, last answer state, question box)."""
+    question = (question or "").strip()
+    messages = list(messages or [])
+    history = list(history or [])
+    if not question:
+        yield messages, gr.skip(), history, gr.skip(), ""
+        return
+    messages.append({"role": "user", "content": render.md_escape(question)})
+    try:
+        filters = parse_filters(sources, date_from, date_to)
+    except Exception as exc:
+        messages.append(_assistant("", "⚠️ **设置有误**：" + render.md_escape(friendly_error(exc))))
+        yield messages, gr.skip(), history, gr.skip(), question
+        return
+    prefix = ""
+    messages.append(_assistant("", "正在检索相关段落…"))
+    yield messages, gr.skip(), history, gr.skip(), ""
+    passages: list[dict] = []
+    for ev in stream_turn(ctx, question, history, backend=backend, k=int(k), filters=filters):
+        kind = ev["kind"]
+        if kind == "rewrite":
+            prefix = f"*已理解为：{render.md_escape(ev['question'])}*\n\n"
+            messages[-1] = _assistant(prefix, "正在检索相关段落…")
+            yield messages, gr.skip(), history, gr.skip(), ""
+        elif kind == "passages":
+            passages = ev["passages"]
+            messages[-1] = _assistant(prefix, "正在生成回答…")
+            yield messages, render.passages_html(passages, script=script), history, gr.skip(), ""
+        elif kind == "text":
+            valid = [int(p["n"]) for p in passages]
+            body = render.answer_markdown(ev["text"], panel="chat", valid=valid) + _CURSOR
+            messages[-1] = _assistant(prefix, body)
+            yield messages, gr.skip(), history, gr.skip(), ""
+        elif kind == "answer":
+            answer = ev["answer"]
+            messages[-1] = _assistant(prefix, _final_markdown(answer))
+            last = {"passages": answer.passages, "citations": [c.to_json() for c in answer.citations],
+                    "checks": answer.checks, "notice": _refusal_notice(answer)}
+            history.append([answer.rewritten_question or question, answer.answer])
+            yield messages, _panel(last, script), history, last, ""
+        else:
+            title = "问题无法处理" if kind == "invalid" else "出错了"
+            messages[-1] = _assistant(prefix, f"⚠️ **{title}**：" + render.md_escape(ev["message"]))
+            panel = render.passages_html([], notice=render.notice_html("error", title, ev["message"]))
+            yield messages, panel, history, None, ""
+
+
+def _refusal_notice(answer: Any) -> str:
+    if not answer.refused:
+        return ""
+    return render.notice_html("refusal", "资料中没有找到答案", answer.answer)
+
+
+def _panel(last: dict | None, script: str) -> str:
+    if not last:
+        return render.passages_html([])
+    return render.passages_html(last["passages"], citations=last["citations"], checks=last["checks"],
+                                script=script, notice=last.get("notice", ""))
+
+
+def build(ctx: UIContext) -> None:
+    """Build the chat tab inside the current ``gr.Tab``."""
+    history = gr.State([])
+    last = gr.State(None)
+    with gr.Sidebar(label="问答设置", open=False, position="right", elem_id="shanhai-settings"):
+        gr.Markdown("### 问答设置")
+        backend = gr.Dropdown(BACKEND_CHOICES, value=ctx.default_backend, label="回答后端", elem_id="shanhai-backend")
+        k = gr.Slider(1, 10, value=ctx.top_k, step=1, label="最多引用段落数（top-k）")
+        sources = gr.Dropdown(choices=ctx.sources(), value=[], multiselect=True, label="只看这些来源（留空＝全部）",
+                              elem_id="shanhai-sources")
+        with gr.Row():
+            date_from = gr.Textbox(label="起始日期", placeholder="2020-01-01")
+            date_to = gr.Textbox(label="截止日期", placeholder="2020-12-31")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(label="对话", elem_id="shanhai-chatbot", height=520, feedback_options=None,
+                                 placeholder="请输入关于文档库中新闻的问题，回答会标注引用编号 [n]。")
+            with gr.Row():
+                question = gr.Textbox(placeholder="例如：张家港向沿河投入多少资金？", show_label=False, scale=6,
+                                      elem_id="shanhai-question", autofocus=True, max_lines=4)
+                send = gr.Button("提问", variant="primary", scale=1, elem_id="shanhai-send")
+            with gr.Row():
+                clear = gr.Button("新对话", size="sm", elem_id="shanhai-clear")
+            examples = [[q] for q in (ctx.config.get("ui.examples") or [])]
+            if examples:
+                gr.Examples(examples, inputs=[question], label="示例问题")
+        with gr.Column(scale=2):
+            script = gr.Radio(SCRIPT_CHOICES, value="text", label="段落文字", elem_id="shanhai-script")
+            panel = gr.HTML(render.passages_html([]), elem_id="shanhai-passages")
+    ctx.share("passages", panel)
+    ctx.share("question", question)
+
+    def _respond(q, msgs, hist, be, kk, srcs, dfrom, dto, scr):
+        yield from respond(ctx, q, msgs, hist, be, kk, srcs, dfrom, dto, scr)
+
+    inputs = [question, chatbot, history, backend, k, sources, date_from, date_to, script]
+    outputs = [chatbot, panel, history, last, question]
+    opts = dict(api_visibility="private", concurrency_limit=ctx.concurrency, concurrency_id="answer")
+    question.submit(_respond, inputs, outputs, **opts)
+    send.click(_respond, inputs, outputs, **opts)
+    script.change(_panel, [last, script], [panel], api_visibility="private", queue=False)
+    clear.click(lambda: ([], [], None, render.passages_html([]), ""), None, [chatbot, history, last, panel, question],
+                api_visibility="private", queue=False)
+    if ctx.docs_changed is not None:
+        ctx.docs_changed.change(lambda _v: gr.update(choices=ctx.sources()), [ctx.docs_changed], [sources],
+                                api_visibility="private")
