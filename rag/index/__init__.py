@@ -8,6 +8,7 @@ from rag.index.folder import (
     SCHEMA_VERSION,
     Index,
     IndexCorruptError,
+    IndexDiskFullError,
     IndexLockedError,
     IndexMismatchError,
     IndexNotFoundError,
@@ -22,6 +23,7 @@ __all__ = [
     "IndexNotFoundError",
     "IndexMismatchError",
     "IndexCorruptError",
+    "IndexDiskFullError",
     "IndexLockedError",
     "check_index",
 ]

@@ -23,7 +23,7 @@ import numpy as np
 
 from rag.index import dense as dense_mod
 from rag.index.manifest import (
-    DENSE, GEN_PREFIX, SCHEMA_VERSION, STORE, VECTORS, IndexCorruptError, IndexLockedError,
+    DENSE, GEN_PREFIX, SCHEMA_VERSION, STORE, VECTORS, IndexCorruptError, IndexDiskFullError, IndexLockedError,
     IndexMismatchError, IndexNotFoundError, check_compatible, check_files, live_manifest, read_manifest,
 )
 from rag.index.sparse import SPARSE_DIR, SparseIndex, top_positive
@@ -34,7 +34,7 @@ from rag.types import Chunk, DocMeta, Document
 
 __all__ = [
     "SCHEMA_VERSION", "Index", "IndexWriter", "IndexNotFoundError", "IndexMismatchError",
-    "IndexCorruptError", "IndexLockedError", "check_index",
+    "IndexCorruptError", "IndexDiskFullError", "IndexLockedError", "check_index",
 ]
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,11 @@ Readers only ever open the generation the manifest names.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,9 @@ GEN_PREFIX = "gen-"
 TMP_PREFIX = "tmp-"
 # Files of a generation folder (plus the bm25/ folder, see rag.index.sparse).
 STORE, VECTORS, DENSE = "store.sqlite", "vectors.npy", "dense.faiss"
+# A copy of the manifest that published a generation, kept inside it (not in its file list):
+# `shanhai index repair` uses it to restore a lost manifest.json or roll back one generation.
+GEN_MANIFEST = "generation.json"
 
 
 class IndexNotFoundError(FileNotFoundError):
@@ -52,6 +57,33 @@ class IndexLockedError(RuntimeError):
     def __init__(self, path: Path):
         super().__init__(f"另一个进程正在写入索引 {path}，请等它完成后再试。")
         self.path = path
+
+
+class IndexDiskFullError(OSError):
+    """The disk (or quota) filled up while writing; whatever was being written was removed."""
+
+    def __init__(self, path: Path, cause: BaseException | str):
+        super().__init__(errno.ENOSPC, "No space left on device")
+        self.path = path
+        self.cause = str(cause)
+
+    def __str__(self) -> str:
+        return (
+            f"磁盘空间不足，写入索引 {self.path} 失败（{self.cause}）。写了一半的文件已删除，"
+            f"索引仍是上一次提交（或检查点）的内容；请释放磁盘空间后重新运行同一命令，已提交的文档会被跳过。"
+        )
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether an exception from a write means "no space left" (OSError, SQLite or FAISS)."""
+    if isinstance(exc, IndexDiskFullError):
+        return True
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return True
+    text = str(exc).lower()
+    return "no space left" in text or "disk is full" in text or "disk quota exceeded" in text
 
 
 def now_iso() -> str:
@@ -140,12 +172,37 @@ def live_manifest(folder: Path) -> dict[str, Any]:
 def write_manifest(folder: Path, data: dict[str, Any]) -> None:
     """Atomically replace ``manifest.json`` (tmp file + fsync + os.replace + dir fsync)."""
     tmp = folder / f".{MANIFEST}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, folder / MANIFEST)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_path(folder)
+
+
+def write_generation_copy(gen_dir: Path, data: dict[str, Any]) -> None:
+    """Keep the manifest that publishes ``gen_dir`` inside it (``generation.json``, fsynced)."""
+    path = gen_dir / GEN_MANIFEST
+    with open(path, "w", encoding="utf-8") as fh:
         json.dump(data, fh, ensure_ascii=False, indent=2)
         fh.flush()
         os.fsync(fh.fileno())
-    os.replace(tmp, folder / MANIFEST)
-    fsync_path(folder)
+
+
+def read_generation_copy(gen_dir: Path) -> dict[str, Any] | None:
+    """The manifest copy kept in a generation folder, or None when absent or unreadable."""
+    try:
+        data = json.loads((gen_dir / GEN_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    required = ("schema_version", "generation", "generation_dir", "embedding", "counts", "files")
+    if not isinstance(data, dict) or any(key not in data for key in required) or data["generation_dir"] != gen_dir.name:
+        return None
+    return data
 
 
 def check_compatible(manifest: dict[str, Any], folder: Path, *, model_name: str, dim: int) -> None:

@@ -14,19 +14,19 @@ import shutil
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from rag.index import dense as dense_mod
+from rag.index.generation import GenerationBuilder
 from rag.index.manifest import (
-    DENSE, GEN_PREFIX, STORE, TMP_PREFIX, VECTORS, IndexCorruptError, IndexLockedError, SCHEMA_VERSION,
+    GEN_PREFIX, STORE, TMP_PREFIX, VECTORS, IndexCorruptError, IndexDiskFullError, IndexLockedError,
     IndexNotFoundError, check_compatible, check_files, describe_files, fsync_path, fsync_tree, gen_name,
-    live_manifest, now_iso, read_manifest, write_manifest,
+    is_disk_full, live_manifest, read_manifest, write_generation_copy, write_manifest,
 )
-from rag.index.sparse import SPARSE_DIR, SparseIndex
 from rag.index.store import Store, params_key
-from rag.text.tokenize import TOKENIZER_VERSION, bigram_tokens, word_tokens
+from rag.text.tokenize import TOKENIZER_VERSION, word_tokens
 from rag.types import Chunk, Document
 
 LOCK_FILE = ".writer.lock"
@@ -56,7 +56,7 @@ def _split_params(params: dict[str, Any] | None, base: dict[str, Any] | None) ->
     return chunk, {**dense_mod.DEFAULTS, **(params.get("index") or base_index)}
 
 
-class IndexWriter:
+class IndexWriter(GenerationBuilder):
     """Adds, replaces and removes documents; :meth:`commit` publishes a new generation.
 
     Use as a context manager: a clean exit commits pending changes, an exception discards
@@ -74,6 +74,7 @@ class IndexWriter:
         IndexLockedError: another process is writing.
         IndexMismatchError: the live index was built with another model/dim (unless rebuild).
         IndexCorruptError: the live index is damaged (unless rebuild).
+        IndexDiskFullError: the disk filled up (here or in a later call); nothing was half-written.
     """
 
     def __init__(self, path: Path, *, model_name: str, dim: int, params: dict | None = None, rebuild: bool = False):
@@ -89,6 +90,7 @@ class IndexWriter:
             raise IndexLockedError(self.path) from None
         self._store: Store | None = None
         self._tmp: Path | None = None
+        self._reuse_derived = True
         try:
             self._base = self._read_base(rebuild)
             self._cleanup_stale()
@@ -109,8 +111,10 @@ class IndexWriter:
         except IndexNotFoundError:
             return None
         check_compatible(base, self.path, model_name=self.model_name, dim=self.dim)
-        # the store and vectors are the source of truth; dense.faiss and bm25/ are rebuilt
-        check_files(base, self.path / base["generation_dir"], only=(STORE, VECTORS))
+        # The store and vectors are the source of truth (dense.faiss and bm25/ are rebuilt), and
+        # everything later generations hold comes from them: verify their checksums (~1 s per
+        # 250 MB, once per writer) so a silent bit flip is not copied forward.
+        check_files(base, self.path / base["generation_dir"], digests=True, only=(STORE, VECTORS))
         return base
 
     def _gen_dirs(self) -> list[Path]:
@@ -151,6 +155,8 @@ class IndexWriter:
             )
         except (sqlite3.DatabaseError, OSError, ValueError) as exc:
             self._discard()
+            if is_disk_full(exc):
+                raise IndexDiskFullError(self.path, exc) from exc
             raise IndexCorruptError(base_dir or self.path, f"{type(exc).__name__}: {exc}") from exc
         if self._base and (n_docs, n_chunks, len(self._base_vecs)) != (
             self._base["counts"]["docs"], self._base["counts"]["chunks"], self._base["counts"]["chunks"]
@@ -210,8 +216,19 @@ class IndexWriter:
         self._dirty = True
 
     # -- changes ----------------------------------------------------------------------------------
-    def add_document(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray, near_duplicates: list[str]) -> None:
+    def add_document(
+        self, doc: Document, chunks: list[Chunk], vectors: np.ndarray, near_duplicates: list[str],
+        tokens: Sequence[Sequence[str]] | None = None,
+    ) -> None:
         """Store a document with its chunks and their vectors, replacing a stored one with the same id.
+
+        Args:
+            doc: the document.
+            chunks: its chunks (slices of ``doc.text``).
+            vectors: one row per chunk.
+            near_duplicates: doc_ids of stored near-duplicates.
+            tokens: the chunks' BM25 words (``rag.text.tokenize.word_tokens``) when already
+                computed, e.g. by an ingest worker; computed here otherwise.
 
         Raises:
             ValueError: vectors/chunks do not match, a chunk is not a slice of the document,
@@ -230,11 +247,19 @@ class IndexWriter:
             if c.doc_id != doc.doc_id or doc.text[c.start:c.end] != c.text or doc.original[c.start:c.end] != c.original:
                 raise ValueError(f"片段 {c.chunk_id} 不是文档 {doc.doc_id} 在 [{c.start}, {c.end}) 处的原文切片")
         rows = list(range(self._next_row, self._next_row + len(chunks)))
-        tokens = [word_tokens(c.text) for c in chunks]
+        if tokens is None:
+            tokens = [word_tokens(c.text) for c in chunks]
+        elif len(tokens) != len(chunks):
+            raise ValueError(f"文档 {doc.doc_id}：{len(chunks)} 个片段却给了 {len(tokens)} 组分词")
         try:
             old = store.put_document(doc, chunks, rows, tokens, near_duplicates, self._store_key)
         except sqlite3.IntegrityError as exc:
             raise ValueError(f"文档 {doc.doc_id}：片段编号与其他文档重复（{exc}）") from exc
+        except sqlite3.OperationalError as exc:
+            if is_disk_full(exc):
+                self._discard()
+                raise IndexDiskFullError(self.path, exc) from exc
+            raise
         for h, r in old:
             self._orphans.setdefault(h, r)
         self._pending.extend(vecs)
@@ -264,12 +289,17 @@ class IndexWriter:
             or (self._chunk_params is not None and self._base.get("params") != self._chunk_params)
         )
 
-    def commit(self, *, force: bool = False) -> dict[str, Any]:
+    def commit(self, *, force: bool = False, reuse_derived: bool = True) -> dict[str, Any]:
         """Publish the changes as a new generation (atomic); returns the new manifest.
 
         Nothing is written when nothing changed (the live manifest is returned) unless
         ``force``: then the dense index and BM25 are rebuilt from the store and the stored
-        vectors, which repairs a damaged ``dense.faiss`` or ``bm25/``.
+        vectors, which repairs a damaged ``dense.faiss`` or ``bm25/`` (pass
+        ``reuse_derived=False`` so nothing is read from the damaged files).
+
+        Raises:
+            IndexDiskFullError: the disk filled up; the new generation was removed and the
+                previous one stays live.
         """
         store = self._session()
         if not force and not self._dirty and not self._settings_changed():
@@ -278,20 +308,27 @@ class IndexWriter:
         tmp = self._tmp
         assert tmp is not None
         gen_dir = self.path / gen_name(self._next_gen)
+        self._reuse_derived = reuse_derived
         try:
             manifest = self._write_generation(store, tmp)
             _hook("files_written")
             fsync_tree(tmp)
             manifest["files"] = describe_files(tmp)
+            write_generation_copy(tmp, manifest)
             os.rename(tmp, gen_dir)
             self._tmp = None
             fsync_path(self.path)
             _hook("before_manifest")
             write_manifest(self.path, manifest)
-        except BaseException:
+        except BaseException as exc:
             self._discard()
-            shutil.rmtree(gen_dir, ignore_errors=True)
+            if not self._published(gen_dir):
+                shutil.rmtree(gen_dir, ignore_errors=True)
+            if is_disk_full(exc):
+                raise IndexDiskFullError(self.path, exc) from exc
             raise
+        finally:
+            self._reuse_derived = True
         previous = self._live_dir
         for p in self._gen_dirs():  # keep the new and the previous generation for open readers
             if p.name not in (gen_dir.name, previous):
@@ -300,59 +337,13 @@ class IndexWriter:
         self._live_dir = manifest["generation_dir"]
         return dict(manifest)
 
-    def _sparse_rows(self, store: Store, order: list[tuple[str, str, int]]) -> tuple[Iterator, dict[str, int]]:
-        """Token rows in ``order``: ids saved with the base generation for unchanged chunks,
-        stored words + bigrams of the text for the others (all of them when no ids are usable)."""
-        same_tokens = self._base is not None and (self._base.get("sparse") or {}).get("tokenizer") == TOKENIZER_VERSION
-        cached = SparseIndex.load_ids(self.path / self._base["generation_dir"] / SPARSE_DIR) if same_tokens else None
-        vocab, ids, offsets = cached if cached else ({}, None, None)
-        first_new = len(self._base_vecs) if cached else 0
-        fresh = (words + bigram_tokens(text) for _c, words, text in store.iter_tokens(first_new))
-
-        def rows() -> Iterator:
-            for _c, _d, r in order:
-                yield np.asarray(ids[offsets[r] : offsets[r + 1]]) if r < first_new else next(fresh)
-
-        return rows(), vocab
-
-    def _write_generation(self, store: Store, tmp: Path) -> dict[str, Any]:
-        order = store.row_order()
-        if self._base is not None and (self._base.get("sparse") or {}).get("tokenizer") != TOKENIZER_VERSION:
-            store.set_tokens([(" ".join(word_tokens(text)), cid) for cid, text in store.all_chunk_texts()])
-        rows, vocab = self._sparse_rows(store, order)
-        sparse = SparseIndex.build(rows, vocab=vocab)
-        sparse.save(tmp / SPARSE_DIR)
-        sparse_params = sparse.params
-        del sparse, rows, vocab
-        store.set_rows([(i, c) for i, (c, _d, r) in enumerate(order) if i != r])
-        n_docs, n_chunks = store.counts()
-        store.finish({"tokenizer": TOKENIZER_VERSION, "generation": str(self._next_gen)})
-        self._store = None
-        vectors = self._vector_rows([r for _c, _d, r in order]) if order else np.zeros((0, self.dim), np.float32)
-        self._pending = []
-        np.save(tmp / VECTORS, vectors)
-        kind = dense_mod.resolve_kind(self._index_params, n_chunks)
-        backend = dense_mod.create(kind, self.dim, self._index_params)
-        previous = self.path / self._base["generation_dir"] / DENSE if self._base else None
-        backend.build(vectors, previous=previous if self._base and self._base["index"]["type"] == kind else None)
-        backend.save(tmp / DENSE)
-        del backend
-        now = now_iso()
-        chunk_params = self._chunk_params if self._chunk_params is not None else (self._base or {}).get("params", {})
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "generation": self._next_gen,
-            "generation_dir": gen_name(self._next_gen),
-            "previous_generation_dir": self._live_dir,
-            "embedding": {"model": self.model_name, "dim": self.dim},
-            "params": chunk_params,
-            "index": {"type": kind, "requested": self._index_params.get("type"), "params": self._index_params},
-            "sparse": {"tokenizer": TOKENIZER_VERSION, **sparse_params},
-            "counts": {"docs": n_docs, "chunks": n_chunks, "vectors": int(len(vectors))},
-            "files": {},
-            "created": (self._base or {}).get("created") or now,
-            "updated": now,
-        }
+    def _published(self, gen_dir: Path) -> bool:
+        """Whether manifest.json already names ``gen_dir`` (a failure after the swap)."""
+        try:
+            live = read_manifest(self.path)
+        except IndexCorruptError:
+            return False
+        return bool(live) and live.get("generation_dir") == gen_dir.name
 
     def checkpoint(self) -> None:
         """Make progress so far durable and visible (a full commit when anything changed).
