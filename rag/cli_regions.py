@@ -1,0 +1,132 @@
+"""`shanhai regions` and `shanhai summarize`: the gazetteer listing and per-region summaries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from rag.cli import command, eprint, print_json
+from rag.config import Config
+
+
+def add_parsers(sub, common) -> None:
+    """Register ``regions`` and ``summarize``."""
+    p = sub.add_parser("regions", help="列出文档中出现的地区（含别名、提及次数）和帮扶关系")
+    common(p)
+    p.add_argument("query", nargs="?", default="", help="只列出名称或别名包含该文字的地区")
+    p.add_argument("--json", action="store_true", help="输出 JSON（地区、别名、文档、段落、帮扶关系及证据）")
+    p.add_argument("--limit", type=int, default=0, help="最多列出多少个地区（默认全部）")
+
+    p = sub.add_parser("summarize", help="地区摘要：带引用的摘要段落 + 关键数字表")
+    common(p)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--region", help="地区名（任一别名，简繁体均可，如 沿河、靖遠縣、天津和平区）")
+    target.add_argument("--all", action="store_true", help="为资料足够的每个地区生成摘要（显示进度条）")
+    p.add_argument("--backend", help="生成后端：llama_cpp（默认）、openai、transformers、extractive（不用大模型）")
+    p.add_argument("--json", action="store_true", help="输出 JSON")
+    p.add_argument("--out", help="把 Markdown 写入该文件（--all 时所有地区写入同一文件）")
+    p.add_argument("--min-mentions", type=int, help="--all 时，地区至少被提及多少次才生成摘要（默认 summarize.min_mentions）")
+
+
+def _store(pipe):
+    from rag.regions import regions_stale, update_regions
+
+    index = pipe.index
+    if regions_stale(index):
+        eprint("正在更新地区索引（只分析新增或改动的文档）…")
+    return update_regions(index)
+
+
+@command("regions")
+def cmd_regions(args: argparse.Namespace, config: Config) -> int:
+    from rag.pipeline import Pipeline
+    from rag.summarize.render import regions_text
+
+    store = _store(Pipeline(config))
+    if args.json:
+        data = store.to_json()
+        if args.query:
+            keep = {r.name for r in store.search(args.query, limit=len(store.regions))}
+            data["regions"] = [r for r in data["regions"] if r["name"] in keep]
+            data["pairs"] = [p for p in data["pairs"] if p["donor"] in keep or p["recipient"] in keep]
+        if args.limit:
+            data["regions"] = data["regions"][:args.limit]
+        print_json(data)
+        return 0
+    if args.query:
+        found = store.search(args.query, limit=args.limit or 50)
+        if not found:
+            eprint(f"没有名称或别名包含“{args.query}”的地区。不带参数运行 `shanhai regions` 可查看全部地区。")
+            return 1
+        for r in found:
+            print(f"{r.name}（{r.level}）提及 {r.mentions} 次 · 文档 {len(r.docs)} 篇 · 别名：{'、'.join(r.aliases) or '无'}")
+            for p in store.pairs_of(r.name):
+                print(f"    {p.arrow()}  [{'、'.join(p.relations)}]  例：{p.evidence[0].text[:60]}")
+        return 0
+    print(regions_text(store, limit=args.limit))
+    return 0
+
+
+def _write(path: str, text: str) -> None:
+    out = Path(path).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(out)
+
+
+@command("summarize")
+def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
+    from rag.pipeline import Pipeline
+    from rag.summarize import DEFAULTS, SummaryError, summarize
+    from rag.summarize.render import render_markdown
+
+    pipe = Pipeline(config)
+    store = _store(pipe)
+    backend = args.backend or config.get("summarize.backend") or config.get("answer.backend") or "llama_cpp"
+    llm = None
+    if backend != "extractive":
+        from rag.llm import create_backend
+
+        llm = create_backend(backend, config)
+    if args.region:
+        s = summarize(pipe, args.region, backend=backend, llm=llm, store=store)
+        md = render_markdown(s)
+        if args.out:
+            _write(args.out, md)
+            eprint(f"已写入 {args.out}：{s.region} 摘要 {len(s.sentences)} 句，关键数字 {len(s.figures)} 行，"
+                   f"用时 {s.timings.get('total', 0):.1f} 秒")
+        if args.json:
+            print_json(s.to_json())
+        elif not args.out:
+            print(md)
+        return 0
+    min_mentions = args.min_mentions or int(config.get("summarize.min_mentions") or DEFAULTS["min_mentions"])
+    regions = store.summarizable(min_mentions)
+    if not regions:
+        eprint(f"没有被提及至少 {min_mentions} 次的地区，可用 --min-mentions 调低门槛。")
+        return 1
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    results, skipped = [], []
+    for r in tqdm(regions, desc="地区摘要", unit="个", file=sys.stderr, dynamic_ncols=True):
+        try:
+            results.append(summarize(pipe, r.name, backend=backend, llm=llm, store=store))
+        except SummaryError as exc:
+            skipped.append({"region": r.name, "reason": str(exc)})
+    total = time.perf_counter() - started
+    if args.out:
+        _write(args.out, "\n\n---\n\n".join(render_markdown(s) for s in results) + "\n")
+        eprint(f"已写入 {args.out}：{len(results)} 个地区，用时 {total:.1f} 秒")
+    if args.json:
+        print(json.dumps({"regions": [s.to_json() for s in results], "skipped": skipped,
+                          "timings": {"total": round(total, 3)}}, ensure_ascii=False, indent=2))
+    elif not args.out:
+        print("\n\n---\n\n".join(render_markdown(s) for s in results))
+    for item in skipped:
+        eprint(f"跳过 {item['region']}：{item['reason']}")
+    return 0

@@ -1,0 +1,267 @@
+"""Map step: the sentences of each document that state facts about a region, with citations.
+
+A document contributes sentences that name the region (any alias, a place under it, or a
+reference such as ``该区`` resolved to it); when the region is the document's subject (named
+in its title, or its most-mentioned place) every sentence is eligible. Each sentence is scored
+for how much checkable information it carries — generic signals only:
+
+* figures (money, percentages, counts of people/households, other counts with a unit),
+* naming the region explicitly, or one of its pairing partners,
+* named initiatives in quotation marks (“…”), time anchors (截至2019年底, 2017年以来) and
+  dated events (2018年7月…, 2010年,…),
+* corroboration: a figure or named term that another document about the region repeats,
+* the lead sentence of a document.
+
+Long sentences are trimmed to the clauses that carry figures or names (never inside a
+number), so the summary and the LLM prompt stay compact.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from rag.chunk import split_sentences
+from rag.regions.corpus import RegionStore
+from rag.text.numbers import Quantity, extract_quantities
+from rag.types import Document
+
+__all__ = ["Fact", "collect_facts", "substantive", "trim_sentence", "is_event", "family_of", "PEOPLE_UNITS"]
+
+PEOPLE_UNITS = frozenset({"人", "名", "位", "户", "人次"})
+_DURATION_UNITS = frozenset({"年", "月", "日", "天", "周", "周年", "小时", "分钟", "秒", "岁", "个月", "届", "轮"})
+_QUOTED_RE = re.compile(r"[“\"]([^”\"]{2,12})[”\"]")
+_TIME_RE = re.compile(r"截至|截止|以来|年底|年末|今年|去年|上半年|一季度|\d{4}年")
+_EVENT_RE = re.compile(r"\d{4}年\d{1,2}月|^\d{4}年[,，]")  # a dated event: 2018年7月…, 2010年,…
+_CLAUSE_RE = re.compile(r"[,，;；:：]")
+MAX_FACT_CHARS = 120
+DocLoader = Callable[[str], "Document | None"]
+
+
+@dataclass
+class Fact:
+    """One sentence about the region, with where it comes from.
+
+    Attributes:
+        doc_id: source document.
+        chunk_id: the chunk that holds the sentence (what its citation opens).
+        start: sentence start in the document text (after trimming).
+        end: sentence end.
+        text: the (trimmed) sentence, Simplified.
+        original: the same span in the original script.
+        title: document title.
+        source: outlet.
+        date: document date.
+        ordinal: sentence number in the document.
+        explicit: the sentence names the region (or a place under it, or 该区/全县 for it).
+        figures: surfaces of its substantive figures.
+        terms: named terms in quotation marks.
+        partners: pairing partners of the region it names.
+        corroborated: how many of its totals (money, rates, people) and named terms another
+            document repeats.
+        named_repeats: how many of its named terms another document repeats.
+        score: informativeness (higher is better).
+    """
+
+    doc_id: str
+    chunk_id: str
+    start: int
+    end: int
+    text: str
+    original: str
+    title: str
+    source: str
+    date: str | None
+    ordinal: int
+    explicit: bool
+    figures: list[str] = field(default_factory=list)
+    terms: list[str] = field(default_factory=list)
+    partners: list[str] = field(default_factory=list)
+    corroborated: int = 0
+    named_repeats: int = 0
+    score: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def substantive(q: Quantity) -> bool:
+    """Whether a quantity is a figure worth reporting (not a year, date, duration or small count)."""
+    if q.kind in ("money", "percent"):
+        return True
+    return q.kind == "count" and q.unit not in _DURATION_UNITS and q.value >= 10
+
+
+def is_event(f: Fact) -> bool:
+    """Whether the fact reports a dated event (``2018年7月…``, ``2010年,…``)."""
+    return bool(_EVENT_RE.search(f.text))
+
+
+def _figure_weight(q: Quantity) -> float:
+    if q.kind in ("money", "percent"):
+        return 1.0
+    return 0.8 if q.unit in PEOPLE_UNITS else 0.3
+
+
+def trim_sentence(text: str, start: int, end: int, keep: list[tuple[int, int]], limit: int = MAX_FACT_CHARS
+                  ) -> tuple[int, int]:
+    """Shrink ``text[start:end]`` to at most ``limit`` chars of whole clauses around ``keep`` spans.
+
+    Args:
+        text: the document text.
+        start: sentence start.
+        end: sentence end.
+        keep: spans (document offsets) worth keeping: figures, names.
+        limit: target length.
+
+    Returns:
+        The new ``(start, end)``; the sentence itself when it is short enough.
+    """
+    if end - start <= limit:
+        return start, end
+    cuts = [start] + [start + m.end() for m in _CLAUSE_RE.finditer(text[start:end])] + [end]
+    clauses = [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+    weight = [sum(1 for s, e in keep if a <= s < b) for a, b in clauses]
+    best, best_w = (clauses[0][0], clauses[0][1]), -1.0
+    for i in range(len(clauses)):
+        w = 0.0
+        for j in range(i, len(clauses)):
+            if clauses[j][1] - clauses[i][0] > limit and j > i:
+                break
+            w += weight[j]
+            score = w - 0.01 * i  # prefer earlier windows on ties (the subject comes first)
+            if score > best_w:
+                best, best_w = (clauses[i][0], clauses[j][1]), score
+    a, b = best
+    while b > a and text[b - 1] in ",，;；:： ":
+        b -= 1
+    return a, b
+
+
+def _chunk_for(chunks: list[list], start: int, end: int) -> str:
+    whole = next((c for c, a, b in chunks if a <= start and end <= b), None)
+    return whole or next((c for c, a, b in chunks if a <= start < b), "")
+
+
+def _focus(store: RegionStore, doc_id: str, key: str, family: set[str]) -> bool:
+    """Whether the document is about the region: named in its title or its most-mentioned place."""
+    if store.title_keys(doc_id) & family:
+        return True
+    counts: dict[str, int] = {}
+    for m in store.mentions(doc_id):
+        counts[m.key] = counts.get(m.key, 0) + 1
+    if not counts:
+        return False
+    top = max(counts.values())
+    mine = sum(n for k, n in counts.items() if k in family)
+    return mine >= 3 and mine >= top
+
+
+def family_of(store: RegionStore, key: str) -> set[str]:
+    """The region and every place written under it (沿河县 → 思渠镇, 新景镇 …)."""
+    fam = {key}
+    for other in store.regions:
+        p, seen = store.regions[other].parent, set()
+        while p and p not in seen:
+            if p == key:
+                fam.add(other)
+                break
+            seen.add(p)
+            p = store.regions[p].parent if p in store.regions else None
+    return fam
+
+
+def collect_facts(store: RegionStore, key: str, load: DocLoader, *, max_docs: int = 40) -> list[Fact]:
+    """Per-document facts about region ``key``, scored, in document order.
+
+    Args:
+        store: the gazetteer.
+        key: canonical region name.
+        load: ``doc_id -> Document`` (e.g. ``index.get_doc``).
+        max_docs: read at most this many documents (those naming the region in their title
+            first, then by mentions), so a region named in thousands of articles stays cheap.
+
+    Returns:
+        Every eligible sentence as a :class:`Fact` (callers select from them).
+    """
+    region = store.regions[key]
+    family = family_of(store, key)
+    partners = {p.recipient if p.donor in family else p.donor for p in store.pairs
+                if p.donor in family or p.recipient in family}
+    docs = sorted(region.docs, key=lambda d: (not store.title_keys(d) & family, -region.docs[d], d))[:max_docs]
+    facts: list[Fact] = []
+    for doc_id in docs:
+        doc = load(doc_id)
+        entry = store.docs.get(doc_id)
+        if doc is None or entry is None:
+            continue
+        focus = _focus(store, doc_id, key, family)
+        ms = store.mentions(doc_id)
+        title_end = entry.get("title_end", 0)
+        for ordinal, (s, e) in enumerate(split_sentences(doc.text)):
+            if s < title_end or e - s < 8:
+                continue
+            inside = [m for m in ms if s <= m.start < e]
+            mine = [m for m in inside if m.key in family]
+            if not mine and not focus:
+                continue
+            facts.append(_fact(doc, entry, ordinal, s, e, mine, [m for m in inside if m.key in partners],
+                               bool(mine)))
+    _corroborate(facts)
+    return facts
+
+
+def _fact(doc: Document, entry: dict, ordinal: int, s: int, e: int, mine, partner_ms, explicit: bool) -> Fact:
+    sentence = doc.text[s:e]
+    qs = [q for q in extract_quantities(sentence) if substantive(q)]
+    terms = [m for m in _QUOTED_RE.finditer(sentence)]
+    keep = [(s + q.start, s + q.end) for q in qs] + [(m.start, m.end) for m in [*mine, *partner_ms]]
+    keep += [(s + t.start(), s + t.end()) for t in terms]
+    a, b = trim_sentence(doc.text, s, e, keep)
+    text = doc.text[a:b]
+    figures = [q.surface for q in qs if a <= s + q.start and s + q.end <= b]
+    totals = [_key(q) for q in qs if a <= s + q.start and s + q.end <= b
+              and (q.kind in ("money", "percent") or q.unit in PEOPLE_UNITS)]
+    fig_w = sum(sorted((_figure_weight(q) for q in qs if a <= s + q.start and s + q.end <= b), reverse=True)[:3])
+    names = [t.group(1) for t in terms if a <= s + t.start() and s + t.end() <= b]
+    partner_names = sorted({m.key for m in partner_ms if a <= m.start < b})
+    score = fig_w + (1.0 if explicit else 0.0) + 0.5 * bool(partner_names) + min(0.6, 0.3 * len(names))
+    score += 0.2 * bool(_TIME_RE.search(text)) + (0.3 if ordinal <= 2 else 0.0)
+    score += 0.8 * bool(_EVENT_RE.search(text))
+    if not (figures or names or explicit or partner_names):
+        score -= 0.5  # slogans and scene-setting
+    fact = Fact(doc.doc_id, _chunk_for(entry["chunks"], a, b), a, b, text, doc.original[a:b], doc.title, doc.source,
+                doc.date, ordinal, explicit, figures, names, partner_names, score=round(score, 3))
+    fact._totals = totals  # type: ignore[attr-defined]  # for corroboration only
+    return fact
+
+
+def _key(q: Quantity) -> tuple[float, str]:
+    """Identity of a total for corroboration: value and unit group (名 = 人)."""
+    return round(q.value, 6), {"名": "人", "位": "人"}.get(q.unit, q.unit)
+
+
+def _name_like(term: str) -> bool:
+    """A quoted name (``两江家园``, ``东渡纺织班``) rather than a slogan or formula (``一对一``, ``2+1``)."""
+    return len(term) >= 4 and not re.search(r"[0-9+＋、,，]", term)
+
+
+def _corroborate(facts: list[Fact]) -> None:
+    """Bonus for totals (money, rates, people) and named terms that another document repeats
+    (small counts such as 12个 coincide by chance and are not counted)."""
+    keys: dict[str, set] = {}
+    texts: dict[str, str] = {}
+    for f in facts:
+        keys.setdefault(f.doc_id, set()).update(getattr(f, "_totals", ()))
+        texts[f.doc_id] = texts.get(f.doc_id, "") + f.text
+    for f in facts:
+        totals = getattr(f, "_totals", ())
+        if not totals and not f.terms:
+            continue
+        others = [d for d in texts if d != f.doc_id]
+        f.named_repeats = sum(1 for t in f.terms if _name_like(t) and any(t in texts[d] for d in others))
+        hits = f.named_repeats + sum(1 for k in totals if any(k in keys[d] for d in others))
+        f.corroborated = hits
+        if hits:
+            f.score = round(f.score + 0.8 * min(hits, 2), 3)
