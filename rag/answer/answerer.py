@@ -1,0 +1,329 @@
+"""Answer a question with cited passages: retrieve → support check → evidence → generate → verify.
+
+Flow of :meth:`Answerer.stream` (the streaming events are the contract with the CLI and UI):
+
+1. split a multi-part question (:func:`~rag.answer.multipart.split_question`) and retrieve
+   ``answer.candidates`` chunks per part (or use the caller's passages);
+2. per part: refuse without the LLM when the best dense similarity is below
+   ``answer.min_relevance`` or no sentence supports the question
+   (:func:`~rag.answer.support.check_support`); otherwise select compact evidence;
+3. number the passages shown to the model ``[1]..[k]`` across parts and emit
+   ``{"type": "passages", "passages": [...]}``;
+4. per part: generate with the backend (``extractive`` needs no LLM), streaming
+   ``{"type": "token", "text": ...}`` with markers renumbered to the global numbers;
+5. verify and repair citations (:func:`~rag.answer.verify.verify_answer`), reject answers
+   whose figures/content do not come from supporting sentences
+   (:func:`~rag.answer.postcheck.answer_grounded`), then emit
+   ``{"type": "answer", "answer": Answer}`` — its text may differ from the streamed one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator, Sequence
+
+from rag.answer.evidence import EvidenceConfig, render_evidence, select_evidence
+from rag.answer.extractive import EXTRACTIVE, extractive_answer
+from rag.answer.markers import MarkerRemapper, renumber
+from rag.answer.multipart import split_question
+from rag.answer.passages import Passage, passages_from_hits, passages_from_texts
+from rag.answer.postcheck import answer_grounded
+from rag.answer.prompt import build_messages, refusal_text
+from rag.answer.question import QuestionInfo, analyze_question
+from rag.answer.support import SupportResult, check_support
+from rag.answer.verify import complete_units, verify_answer
+from rag.eval.metrics_answer import CITATION_MARKERS_RE, is_refusal
+from rag.eval.metrics_citation import parse_markers
+from rag.types import Answer, Citation, Hit
+
+__all__ = ["Answerer", "SearchFn"]
+
+SearchFn = Callable[[str, int], Sequence[Hit]]
+
+
+@dataclass
+class _Part:
+    question: str
+    info: QuestionInfo
+    candidates: list[Passage]
+    support: SupportResult | None = None
+    refused_reason: str = ""
+    shown: list[Passage] = field(default_factory=list)
+    local_to_global: dict[int, int] = field(default_factory=dict)
+    text: str = ""
+    refused: bool = False
+    checks: dict = field(default_factory=dict)
+    support_spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    best_dense: float | None = None
+
+
+class Answerer:
+    """Answers questions from retrieved or supplied passages.
+
+    Args:
+        config: resolved ``Config`` (sections ``answer``, ``retrieval``, ``llm``).
+        backend: backend name (``llama_cpp`` | ``openai`` | ``transformers`` | ``extractive`` |
+            ``module:Class``); default ``answer.backend``.
+        llm: an already created ``LLMBackend`` to use instead of creating one (tests, UI).
+        search: ``(question, k) -> hits``; needed unless passages are given per call.
+    """
+
+    def __init__(self, config: Any, *, backend: str | None = None, llm: Any = None,
+                 search: SearchFn | None = None):
+        self.config = config
+        self.backend_name = (backend or (llm.name if llm is not None else None)
+                             or config.get("answer.backend") or "llama_cpp")
+        self._llm = llm
+        self.search = search
+        a = config.get("answer") or {}
+        self.min_relevance = float(a.get("min_relevance", 0.0) or 0.0)
+        self.min_coverage = float(a.get("min_coverage", 0.5))
+        self.candidates = int(a.get("candidates", 8))
+        self.max_tokens = int(a.get("max_tokens", 200))
+        self.temperature = float(a.get("temperature", 0.0))
+        self.split_parts = bool(a.get("split_questions", True))
+        self.evidence = EvidenceConfig(
+            per_passage_chars=int(a.get("evidence_chars", 220)),
+            total_chars=int(a.get("evidence_total_chars", 520)),
+            neighbours=int(a.get("evidence_neighbours", 1)),
+            max_passages=int(config.get("retrieval.top_k") or 5))
+
+    # -- backend -------------------------------------------------------------------------------
+    @property
+    def llm(self):
+        """The LLM backend (created on first use; None for ``extractive``)."""
+        if self.backend_name == EXTRACTIVE:
+            return None
+        if self._llm is None:
+            from rag.llm import create_backend
+
+            self._llm = create_backend(self.backend_name, self.config)
+        return self._llm
+
+    # -- public API ----------------------------------------------------------------------------
+    def answer(self, question: str, *, k: int | None = None, filters: Any = None,
+               passages: Sequence[str | Hit] | None = None) -> Answer:
+        """Answer ``question`` (see :meth:`stream`) and return only the final :class:`Answer`."""
+        final = None
+        for event in self.stream(question, k=k, filters=filters, passages=passages):
+            if event["type"] == "answer":
+                final = event["answer"]
+        assert final is not None
+        return final
+
+    def stream(self, question: str, *, k: int | None = None, filters: Any = None,
+               passages: Sequence[str | Hit] | None = None) -> Iterator[dict]:
+        """Answer ``question``, yielding events as they happen.
+
+        Args:
+            question: the question (any script).
+            k: passages shown to the model at most (default ``retrieval.top_k``).
+            filters: retrieval filters (``rag.retrieve.Filters``), passed to ``search``.
+            passages: answer from these passages (strings or hits) instead of retrieving.
+
+        Yields:
+            ``{"type": "passages", "passages": [...]}`` once, ``{"type": "token", "text": str}``
+            while generating, and finally ``{"type": "answer", "answer": Answer}``.
+
+        Raises:
+            rag.pipeline.QuestionError: empty question.
+            rag.llm.LLMError: the backend failed (model missing, endpoint down, timeout).
+        """
+        from rag.pipeline import check_question
+
+        started = time.perf_counter()
+        q = check_question(question)
+        k = int(k or self.evidence.max_passages)
+        parts_q = split_question(q) if self.split_parts else [q]
+        parts = self._retrieve(parts_q, k, filters, passages)
+        t_retrieve = time.perf_counter() - started
+        for part in parts:
+            self._prepare(part, k, given=passages is not None)
+        shown = self._number(parts)
+        yield {"type": "passages", "passages": [p.to_json() for p in shown]}
+        timing: dict[str, float] = {"retrieve": round(t_retrieve, 4)}
+        stats = {"prompt_tokens": 0, "cached_prompt_tokens": 0, "llm_calls": 0}
+        for i, part in enumerate(parts):
+            if i:
+                yield {"type": "token", "text": "\n"}
+            for delta in self._generate(part, stats, multi=len(parts) > 1):
+                if "first_token" not in timing:
+                    timing["first_token"] = round(time.perf_counter() - started, 4)
+                yield {"type": "token", "text": delta}
+        timing["total"] = round(time.perf_counter() - started, 4)
+        timing.setdefault("first_token", timing["total"])
+        yield {"type": "answer", "answer": self._assemble(q, parts, shown, timing, stats)}
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _retrieve(self, parts_q: list[str], k: int, filters: Any,
+                  passages: Sequence[str | Hit] | None) -> list[_Part]:
+        parts = []
+        given = passages_from_texts(passages) if passages is not None else None
+        for pq in parts_q:
+            if given is not None:
+                cands = [replace(p, evidence_spans=[]) for p in given]
+            else:
+                if self.search is None:
+                    raise ValueError("Answerer 需要检索函数（search）或直接给出段落（passages）")
+                hits = self.search(pq, max(k, self.candidates)) if filters is None else \
+                    self.search(pq, max(k, self.candidates), filters=filters)  # type: ignore[call-arg]
+                cands = passages_from_hits(hits)
+            parts.append(_Part(pq, analyze_question(pq), cands))
+        return parts
+
+    def _prepare(self, part: _Part, k: int, *, given: bool) -> None:
+        if not part.candidates:
+            part.refused_reason = "索引中没有检索到任何段落"
+            return
+        best = max((p.dense_score for p in part.candidates if p.dense_score is not None), default=None)
+        part.best_dense = best
+        if not given and best is not None and best < self.min_relevance:
+            part.refused_reason = "没有检索到与问题相关的内容"
+            return
+        part.support = check_support(part.info, part.candidates, min_coverage=self.min_coverage)
+        if not part.support.supported:
+            part.refused_reason = part.support.reason
+            return
+        cfg = EvidenceConfig(self.evidence.per_passage_chars, self.evidence.total_chars,
+                             self.evidence.neighbours, k)
+        part.shown = select_evidence(part.info, part.candidates, part.support.scores, cfg)
+
+    @staticmethod
+    def _number(parts: list[_Part]) -> list[Passage]:
+        shown: list[Passage] = []
+        index: dict[str, int] = {}
+        for part in parts:
+            for local, p in enumerate(part.shown, 1):
+                if p.key not in index:
+                    shown.append(replace(p, n=len(shown) + 1))
+                    index[p.key] = len(shown)
+                else:  # the same chunk for two parts: show the union of their evidence
+                    g = shown[index[p.key] - 1]
+                    g.evidence_spans = _merge(g.evidence_spans + p.evidence_spans)
+                    g.evidence = render_evidence(g, g.evidence_spans)
+                part.local_to_global[local] = index[p.key]
+        return shown
+
+    def _generate(self, part: _Part, stats: dict, *, multi: bool) -> Iterator[str]:
+        if part.refused_reason:
+            part.refused = True
+            part.text = refusal_text(part.refused_reason, part.question if multi else "")
+            yield part.text
+            return
+        local = part.shown
+        remap = MarkerRemapper(part.local_to_global)
+        if self.backend_name == EXTRACTIVE:
+            cand_index = {id(p): i for i, p in enumerate(part.candidates)}
+            pos = {cand_index[id(p)]: i for i, p in enumerate(local)}
+            ordered = [replace(s, passage=pos[s.passage]) for s in part.support.best if s.passage in pos]
+            raw = extractive_answer(part.info, local, ordered)
+            out = remap.feed(raw) + remap.flush()
+            if out:
+                yield out
+        else:
+            llm = self.llm
+            pieces: list[str] = []
+            messages = build_messages(part.info.norm, local)
+            for delta in llm.stream(messages, max_tokens=self.max_tokens, temperature=self.temperature):
+                pieces.append(delta)
+                out = remap.feed(delta)
+                if out:
+                    yield out
+            tail = remap.flush()
+            if tail:
+                yield tail
+            raw = "".join(pieces)
+            st = llm.last_stats
+            stats["llm_calls"] += 1
+            if st is not None:
+                stats["prompt_tokens"] += st.prompt_tokens
+                stats["cached_prompt_tokens"] += st.cached_prompt_tokens or 0
+                stats.setdefault("llm_first_token", st.first_token_s)
+        self._finish(part, raw)
+
+    def _finish(self, part: _Part, raw: str) -> None:
+        local = part.shown
+        meta = [" ".join(x for x in (p.source, p.date or "") if x) for p in local]
+        raw = complete_units(raw, [p.text for p in local])
+        v = verify_answer(raw, [p.text for p in local], question=part.info.norm, meta=meta)
+        part.checks = v.checks
+        if is_refusal(raw) or not raw.strip():
+            part.refused, part.refused_reason = True, "模型判断所给段落中没有答案"
+        else:
+            supported = [s for s in (part.support.best if part.support else []) if s.supported]
+            ok, reason = answer_grounded(v.text, part.info, part.candidates, supported,
+                                         part.support.scores if part.support else [])
+            if not ok:
+                part.refused, part.refused_reason = True, reason
+        if part.refused:
+            if raw.strip() and not is_refusal(raw):  # keep what was discarded, for transparency
+                part.checks["discarded_answer"] = {"text": raw, "reason": part.refused_reason,
+                                                   "ungrounded_numbers": v.checks["ungrounded_numbers"]}
+            part.text = refusal_text(part.refused_reason)
+            return
+        part.text = renumber(v.text, part.local_to_global)
+        for n, spans in v.support.items():
+            g = part.local_to_global.get(n, n)
+            part.support_spans.setdefault(g, []).extend(spans)
+
+    def _assemble(self, question: str, parts: list[_Part], shown: list[Passage],
+                  timing: dict[str, float], stats: dict) -> Answer:
+        multi = len(parts) > 1
+        texts = []
+        for part in parts:
+            if multi and part.refused:
+                texts.append(refusal_text(part.refused_reason, part.question))
+            else:
+                texts.append(part.text)
+        text = "\n".join(texts)
+        cited = list(dict.fromkeys(n for m in CITATION_MARKERS_RE.finditer(text) for n in parse_markers(m.group())))
+        spans: dict[int, list[tuple[int, int]]] = {}
+        for part in parts:
+            for n, s in part.support_spans.items():
+                spans.setdefault(n, []).extend(s)
+        citations = []
+        for n in cited:
+            if 1 <= n <= len(shown):
+                p = shown[n - 1]
+                citations.append(Citation(n=n, doc_id=p.doc_id, chunk_id=p.chunk_id, text=p.text,
+                                          original=p.original, start=p.start, end=p.end, title=p.title,
+                                          source=p.source, date=p.date, support=_merge(spans.get(n, []))))
+        checks = _merge_checks(parts)
+        timing = {**timing, "prompt_tokens": stats["prompt_tokens"],
+                  "cached_prompt_tokens": stats["cached_prompt_tokens"], "llm_calls": stats["llm_calls"]}
+        if stats.get("llm_first_token") is not None:
+            timing["llm_first_token"] = round(stats["llm_first_token"], 4)
+        return Answer(question=question, answer=text, refused=all(p.refused for p in parts),
+                      citations=citations, passages=[p.to_json() for p in shown], checks=checks,
+                      timings=timing, backend=self.backend_name,
+                      parts=[p.question for p in parts] if multi else [])
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(set(spans)):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _merge_checks(parts: list[_Part]) -> dict:
+    answered = [p for p in parts if not p.refused]
+    checks = {
+        "citations_valid": all(p.checks.get("citations_valid", True) for p in parts),
+        "invalid_citations": sorted({n for p in parts for n in p.checks.get("invalid_citations", [])}),
+        "repaired_citations": [r for p in answered for r in p.checks.get("repaired_citations", [])],
+        "uncited_claims": sum(p.checks.get("uncited_claims", 0) for p in answered),
+        "ungrounded_numbers": [x for p in answered for x in p.checks.get("ungrounded_numbers", [])],
+        "unsupported_sentences": [x for p in answered for x in p.checks.get("unsupported_sentences", [])],
+        "no_citation": any(p.checks.get("no_citation", False) for p in answered),
+        "discarded_answers": [{"question": p.question, **p.checks["discarded_answer"]}
+                              for p in parts if "discarded_answer" in p.checks],
+        "support": [{"question": p.question, "supported": bool(p.support and p.support.supported),
+                     "refused": p.refused, "reason": p.refused_reason,
+                     "best_dense": None if p.best_dense is None else round(p.best_dense, 4)} for p in parts],
+    }
+    return checks

@@ -1,0 +1,196 @@
+"""Compact evidence: the sentences of each passage that bear on the question, plus neighbours.
+
+Prompt processing is the latency budget on a small CPU (~93 tokens/s), so the model sees
+only what matters: sentences are ranked by :func:`rag.answer.support.score_sentences`, the
+best are taken greedily (over-long sentences trimmed to their relevant clauses; a passage
+short enough to fit is shown whole) under a per-passage cap (``answer.evidence_chars``) and
+a total cap (``answer.evidence_total_chars``), then neighbouring sentences are added while
+the caps allow. A sentence scoring below
+``relative_min`` × the best score is left out unless it supports the question, and passages
+that contribute no sentence are not shown to the model. Passages are ordered by their best
+sentence; within a passage, sentences keep document order and gaps are marked with ``…``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence
+
+from rag.answer.passages import Passage
+from rag.answer.question import QuestionInfo, term_in
+from rag.answer.support import SentenceScore, sentences_of
+
+__all__ = ["EvidenceConfig", "select_evidence", "trim_sentence", "render_evidence"]
+
+_CLAUSE_END = re.compile(r"[，,；;：:]")
+
+
+@dataclass
+class EvidenceConfig:
+    """Budgets for :func:`select_evidence` (see ``answer.*`` in configs/default.yaml)."""
+
+    per_passage_chars: int = 220
+    total_chars: int = 520
+    neighbours: int = 1
+    max_passages: int = 5
+    min_score: float = 0.3
+    relative_min: float = 0.6
+
+
+def trim_sentence(text: str, start: int, end: int, info: QuestionInfo, limit: int) -> list[tuple[int, int]]:
+    """Cut a long sentence down to its relevant clauses.
+
+    Keeps the first clause (usually the subject/time) and every clause with a question term or
+    a number, in order, until ``limit`` characters.
+
+    Args:
+        text: the passage text.
+        start: sentence start.
+        end: sentence end.
+        info: the analysed question.
+        limit: maximum characters kept.
+
+    Returns:
+        Spans (within ``[start, end)``) to keep, in order; the whole sentence when it fits.
+    """
+    if end - start <= limit:
+        return [(start, end)]
+    clauses: list[tuple[int, int]] = []
+    pos = start
+    for m in _CLAUSE_END.finditer(text, start, end):
+        clauses.append((pos, m.end()))
+        pos = m.end()
+    if pos < end:
+        clauses.append((pos, end))
+
+    def relevance(span: tuple[int, int]) -> int:
+        piece = text[span[0]:span[1]].lower()
+        return sum(term_in(t, piece) for t in info.terms) + (2 if re.search(r"\d", piece) else 0)
+
+    ranked = sorted(range(len(clauses)), key=lambda i: (-relevance(clauses[i]), i))
+    keep: set[int] = set()
+    used = 0
+    for i in [0, *ranked]:
+        a, b = clauses[i]
+        if i in keep or (relevance(clauses[i]) == 0 and i != 0):
+            continue
+        if used + (b - a) > limit:
+            continue
+        keep.add(i)
+        used += b - a
+    if not keep:
+        return [(start, min(end, start + limit))]
+    spans: list[tuple[int, int]] = []
+    for i in sorted(keep):
+        a, b = clauses[i]
+        if spans and spans[-1][1] == a:
+            spans[-1] = (spans[-1][0], b)
+        else:
+            spans.append((a, b))
+    return spans
+
+
+def render_evidence(p: Passage, spans: list[tuple[int, int]]) -> str:
+    """The evidence text for ``spans`` of ``p.text`` (gaps marked with …, whitespace folded)."""
+    parts: list[str] = []
+    last_end = None
+    for a, b in spans:
+        piece = p.text[a:b].strip()
+        if last_end is not None and p.text[last_end:a].strip() and not (parts and parts[-1].endswith("…")):
+            parts.append("…")
+        parts.append(piece)
+        last_end = b
+    text = "".join(parts)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _whole(p: Passage) -> tuple[int, int] | None:
+    """The span of the passage's whole text (whitespace trimmed), None when empty."""
+    sents = sentences_of(p)
+    return (sents[0][0], sents[-1][1]) if sents else None
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def select_evidence(info: QuestionInfo, passages: Sequence[Passage], scores: Sequence[SentenceScore],
+                    cfg: EvidenceConfig | None = None) -> list[Passage]:
+    """Fill ``evidence``/``evidence_spans`` of the passages worth showing and return them.
+
+    Args:
+        info: the analysed question.
+        passages: candidate passages (retrieval order).
+        scores: sentence scores for these passages, best first.
+        cfg: budgets.
+
+    Returns:
+        The passages with evidence, best first (the passage of the best sentence leads: small
+        models favour what they read first), at most ``cfg.max_passages``. Their ``n`` is not
+        changed (the caller renumbers).
+    """
+    cfg = cfg or EvidenceConfig()
+    chosen: dict[int, list[tuple[int, int]]] = {}
+    used: dict[int, int] = {}
+    total = 0
+    primary: list[SentenceScore] = []
+    order: list[int] = []
+    floor = max(cfg.min_score, cfg.relative_min * (scores[0].score if scores else 0.0))
+    for s in scores:
+        if s.score < floor and not s.supported:
+            continue
+        if s.passage not in chosen and len(chosen) >= cfg.max_passages:
+            continue
+        p = passages[s.passage]
+        room = min(cfg.per_passage_chars - used.get(s.passage, 0), cfg.total_chars - total)
+        if room < 24:
+            continue
+        whole = _whole(p)
+        if s.passage not in chosen and whole and whole[1] - whole[0] <= room:
+            spans = [whole]  # a short passage is its own best evidence
+        else:
+            spans = trim_sentence(p.text, s.start, s.end, info, room)
+        size = sum(b - a for a, b in spans)
+        if size > room:
+            continue
+        if s.passage not in chosen:
+            order.append(s.passage)
+        chosen.setdefault(s.passage, []).extend(spans)
+        used[s.passage] = used.get(s.passage, 0) + size
+        total += size
+        primary.append(s)
+        if total >= cfg.total_chars - 24:
+            break
+    if cfg.neighbours > 0:
+        for s in primary:
+            p = passages[s.passage]
+            sents = sentences_of(p)
+            idx = next((i for i, (a, b) in enumerate(sents) if a == s.start), None)
+            if idx is None:
+                continue
+            for j in [idx - d for d in range(1, cfg.neighbours + 1)] + [idx + d for d in range(1, cfg.neighbours + 1)]:
+                if not 0 <= j < len(sents):
+                    continue
+                a, b = sents[j]
+                if any(x <= a < y for x, y in chosen[s.passage]):
+                    continue
+                size = b - a
+                if used[s.passage] + size > cfg.per_passage_chars or total + size > cfg.total_chars:
+                    continue
+                chosen[s.passage].append((a, b))
+                used[s.passage] += size
+                total += size
+    out: list[Passage] = []
+    for pi in order:
+        p = passages[pi]
+        p.evidence_spans = _merge(chosen[pi])
+        p.evidence = render_evidence(p, p.evidence_spans)
+        out.append(p)
+    return out

@@ -1,0 +1,133 @@
+"""Split multi-part questions into sub-questions (generic Chinese syntax only).
+
+Two shapes are split:
+
+* **Distributive** — ``A和B分别…``: the subjects before 分别 (joined by 和/与/及/、/以及, found as
+  jieba tokens so ``天津市和平区`` stays whole) each get the predicate after 分别. A shared
+  modifier after the last subject (``A和B的贫困发生率分别是多少`` → ``的贫困发生率``) and a
+  leading time phrase (``2020年``) are copied to every part.
+* **Coordinated questions** — ``…多少…，…多少…？``: clauses separated by ，/；/、 that each
+  contain an interrogative become separate questions; a clause that starts with its verb
+  inherits the subject of the first clause (``X安排了多少资金，建了多少座温室`` →
+  ``X建了多少座温室``).
+
+``从多少下降到多少`` (one clause) is not split. A question that matches neither shape is
+returned as the only part.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.answer.question import _posseg
+from rag.text.normalize import normalize
+
+__all__ = ["split_question"]
+
+_ASK = re.compile(r"多少|几[^乎]|什么|哪|谁|何时|如何|怎样|怎么|为什么|是否")
+_CONJ = {"和", "与", "及", "以及", "、", "跟", "同"}
+_LEAD_TIME = re.compile(r"^(?:(?:19|20)\d{2}年(?:底|初|末)?|今年|去年|截至\S{1,12}?[，,]?|近\S{1,3}年)")
+_END_PUNCT = "？?。！!"
+
+
+def _finish(part: str) -> str:
+    part = part.strip().strip("，,；;、")
+    return part if part.endswith(("？", "?")) else part.rstrip("。！!") + "？"
+
+
+def _split_distributive(q: str) -> list[str]:
+    idx = q.find("分别")
+    if idx <= 0:
+        return []
+    pre, pred = q[:idx], q[idx + 2:]
+    if not _ASK.search(pred) and not _ASK.search(pre):
+        return []
+    words = [w for w, _f in _posseg().cut(pre)]
+    groups: list[str] = [""]
+    for w in words:
+        if w in _CONJ:
+            groups.append("")
+        else:
+            groups[-1] += w
+    groups = [g for g in groups if g.strip()]
+    if len(groups) < 2:
+        return []
+    lead = ""
+    m = _LEAD_TIME.match(groups[0])
+    if m and len(groups[0]) > m.end():
+        lead, groups[0] = m.group(0), groups[0][m.end():]
+    shared = ""
+    last = groups[-1]
+    if "的" in last:
+        k = last.index("的")
+        groups[-1], shared = last[:k], last[k:]
+    elif re.search(r"(?:各自|分别)?[对向为在给从]", pred[:1]):
+        shared = ""
+    return [_finish(f"{lead}{g}{shared}{pred}") for g in groups if g]
+
+
+def _verb_start(clause: str) -> bool:
+    for w, f in _posseg().cut(clause):
+        if not w.strip():
+            continue
+        return f.startswith(("v", "d", "p")) or w in ("有", "是", "又", "还", "共", "其中")
+    return False
+
+
+def _subject(clause: str) -> str:
+    """The words of ``clause`` before its first verb (its subject), or "" if it has none."""
+    out = ""
+    for w, f in _posseg().cut(clause):
+        if f.startswith(("v", "p", "d")) or _ASK.match(w):
+            break
+        out += w
+    return out if len(out) >= 2 else ""
+
+
+def _split_clauses(q: str) -> list[str]:
+    body = q.rstrip(_END_PUNCT)
+    clauses = [c for c in re.split(r"[，,；;]", body) if c.strip()]
+    if len(clauses) < 2 or sum(bool(_ASK.search(c)) for c in clauses) < 2:
+        return []
+    # clauses without an interrogative are context for the next asking clause (截至2019年底，…)
+    parts: list[str] = []
+    context = ""
+    for c in clauses:
+        if not _ASK.search(c):
+            context += c + "，"
+            continue
+        parts.append(context + c)
+        context = ""
+    if len(parts) < 2:
+        return []
+    subject = _subject(re.sub(r"^[^，]*，", "", parts[0]) if "，" in parts[0] else parts[0])
+    lead = ""
+    m = _LEAD_TIME.match(parts[0])
+    if m:
+        lead = m.group(0)
+    out = [parts[0]]
+    for p in parts[1:]:
+        if subject and _verb_start(p):
+            p = subject + p
+        if lead and not _LEAD_TIME.match(p):
+            p = lead + p
+        out.append(p)
+    return [_finish(p) for p in out]
+
+
+def split_question(question: str) -> list[str]:
+    """Sub-questions of a multi-part question (Simplified), or ``[question]``.
+
+    Args:
+        question: the user's question (any script).
+
+    Returns:
+        Two or more self-contained sub-questions in order, or a one-element list with the
+        (normalised, stripped) question when it is not multi-part.
+    """
+    q = normalize((question or "").strip())
+    for splitter in (_split_distributive, _split_clauses):
+        parts = splitter(q)
+        if len(parts) >= 2:
+            return parts
+    return [q]

@@ -1,0 +1,90 @@
+"""After generation: does the answer actually state what was asked, from supporting sentences?
+
+The support check before generation only says an answer-bearing span *exists*. A small model
+given on-topic passages that lack the answer often still produces one — a figure from a
+sentence about another year or place, or a name from its own memory. This check rejects
+such answers (the answerer then refuses):
+
+* number questions: at least one quantity of the expected kind in the answer (not one of
+  the question's own numbers) must occur in a sentence that supports the question, or in a
+  sentence *consistent* with it (same names in the passage, same year and period context,
+  right answer type) that shares at least ``MIN_CONSISTENT_COVERAGE`` of its terms — the
+  model may find the figure in a sentence worded differently (总收入 for 营收);
+* date questions: the same with a year or calendar date;
+* entity / list / text questions: at least half of the answer's new character bigrams
+  (those not already in the question) must occur in a passage that holds a supporting
+  sentence (the name answering 谁/哪个 is often in a sentence that repeats few question
+  words), or around a consistent sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rag.answer.passages import Passage
+from rag.answer.question import QuestionInfo
+from rag.answer.support import SentenceScore, sentences_of, unit_matches
+from rag.eval.metrics_answer import normalize_answer, strip_citations
+from rag.text.numbers import extract_quantities, figure_spans, same_quantity
+
+__all__ = ["answer_grounded", "MIN_NOVEL_SHARE"]
+
+MIN_NOVEL_SHARE = 0.5
+MIN_CONSISTENT_COVERAGE = 0.3
+
+
+def _window(p: Passage, s: SentenceScore) -> str:
+    spans = sentences_of(p)
+    idx = next((i for i, (a, _b) in enumerate(spans) if a == s.start), None)
+    if idx is None:
+        return p.text[s.start:s.end]
+    return p.text[spans[max(0, idx - 1)][0]:spans[min(len(spans) - 1, idx + 1)][1]]
+
+
+def answer_grounded(answer: str, info: QuestionInfo, passages: Sequence[Passage],
+                    supported: Sequence[SentenceScore],
+                    scores: Sequence[SentenceScore] = ()) -> tuple[bool, str]:
+    """Whether ``answer`` states what ``info`` asks, taken from supporting sentences.
+
+    Args:
+        answer: the (verified) answer text.
+        info: the analysed (sub-)question.
+        passages: the candidate passages the support scores index.
+        supported: the supporting sentences (``SentenceScore.supported``).
+        scores: all sentence scores (for the consistent-sentence rule of numbers/dates).
+
+    Returns:
+        ``(ok, reason)``; ``reason`` is a short Chinese explanation when not ok.
+    """
+    text = strip_citations(answer or "")
+    if not supported:
+        return False, "没有能支持回答的句子"
+    if info.answer_type in ("number", "date"):
+        quantities = [q for q in extract_quantities(text) if not any(same_quantity(q, x) for x in info.quantities)]
+        if info.answer_type == "number":
+            wanted = [q for q in quantities if unit_matches(q, info)]
+        else:
+            wanted = [q for q in quantities if q.kind in ("year", "date")
+                      and not (q.kind == "year" and int(q.value) in info.years)]
+        if not wanted:
+            return False, "回答中没有问题所问的" + ("数字" if info.answer_type == "number" else "时间")
+        pool = list(supported) + [s for s in scores if not s.supported and s.consistent
+                                  and s.coverage >= MIN_CONSISTENT_COVERAGE]
+        for s in pool:
+            sentence = passages[s.passage].text[s.start:s.end]
+            if any(figure_spans(q.surface, sentence) for q in wanted):
+                return True, ""
+        return False, "回答中的" + ("数字" if info.answer_type == "number" else "时间") + "不是出自符合问题条件的句子"
+    q_norm = normalize_answer(info.norm)
+    a_norm = normalize_answer(text)
+    novel = {a_norm[i:i + 2] for i in range(len(a_norm) - 1)} - {q_norm[i:i + 2] for i in range(len(q_norm) - 1)}
+    if not novel:
+        return False, "回答只是重复了问题"
+    holders = {s.passage for s in supported}
+    around = [_window(passages[s.passage], s) for s in scores
+              if s.passage not in holders and s.consistent and s.coverage >= MIN_CONSISTENT_COVERAGE]
+    hay = normalize_answer(" ".join([passages[i].text for i in sorted(holders)] + around))
+    share = sum(g in hay for g in novel) / len(novel)
+    if share >= MIN_NOVEL_SHARE:
+        return True, ""
+    return False, "回答的内容不是出自符合问题条件的句子"
