@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from rag.cli import command, print_json
+from rag.answer.markers import merge_spans
 from rag.config import Config
 from rag.types import Answer, Citation
 
@@ -39,14 +40,7 @@ def mark_spans(text: str, spans: Sequence[Sequence[int]], *, open_mark: str = OP
     Returns:
         The text with the supporting spans marked.
     """
-    merged: list[list[int]] = []
-    for a, b in sorted((max(0, int(a)), min(len(text), int(b))) for a, b in spans):
-        if a >= b:
-            continue
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
+    merged = merge_spans(spans, len(text))
     out, pos = [], 0
     for a, b in merged:
         out += [text[pos:a], open_mark, text[a:b], close_mark]

@@ -151,3 +151,24 @@ def test_uploaded_markup_never_executes(page, app, tmp_path):
     assert page.evaluate("document.querySelectorAll('img[src=\"x\"]').length") == 0
     assert page.evaluate("[...document.scripts].some(s => s.textContent.includes('__xss'))") is False
     _assert_only_local(page, app.url)
+
+
+def test_region_summary_tab_shows_cited_summary_and_conflicting_figures(page, app):
+    """Pick 沿河 by its Traditional alias, summarise (extractive), see [n] links and both totals."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="地区摘要").click()
+    page.locator("#shanhai-region-query textarea, #shanhai-region-query input").first.fill("沿河")
+    page.locator("#shanhai-region-query textarea, #shanhai-region-query input").first.press("Enter")
+    expect(page.locator("#shanhai-region-select input")).to_have_value(re.compile("沿河"), timeout=60_000)
+    page.locator("#shanhai-region-backend input").click()
+    page.locator("#shanhai-region-backend").get_by_role("option", name=re.compile("抽取式")).click()
+    page.locator("#shanhai-region-run").click()
+    figures = page.locator("#shanhai-region-figures")
+    expect(figures).to_contain_text("2385万元", timeout=180_000)
+    expect(figures).to_contain_text("1704万元")
+    summary = page.locator("#shanhai-region-summary")
+    assert re.search(r"\[\d+\]", summary.inner_text()), summary.inner_text()
+    assert page.locator("#shanhai-region-passages .shp-card").count() >= 1
+    page.screenshot(path=str(ROOT / "docs" / "screenshot-regions.png"), full_page=True)
+    _assert_only_local(page, app.url)

@@ -19,6 +19,7 @@ from ui.openai_api import add_openai_routes
 TABS: list[tuple[str, str]] = [
     ("问答", "ui.chat_tab"),
     ("文档库", "ui.library_tab"),
+    ("地区摘要", "ui.regions_tab"),
     ("评测", "ui.eval_tab"),
 ]
 

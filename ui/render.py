@@ -16,6 +16,8 @@ import html
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
+from rag.answer.markers import merge_spans
+
 __all__ = [
     "esc", "md_escape", "answer_markdown", "passages_html", "notice_html", "check_warnings",
     "mark_spans_html", "flag_labels", "doc_rows", "CSS", "HEAD_JS", "anchor_id",
@@ -82,14 +84,7 @@ def answer_markdown(text: str, *, panel: str = "chat", valid: Iterable[int] | No
 
 def mark_spans_html(text: str, spans: Sequence[Sequence[int]], *, cls: str = "shp-support") -> str:
     """Escape ``text`` and wrap each span in ``<mark class=cls>`` (spans may overlap/unsorted)."""
-    merged: list[list[int]] = []
-    for a, b in sorted((max(0, int(s[0])), min(len(text), int(s[1]))) for s in spans if len(s) >= 2):
-        if a >= b:
-            continue
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
+    merged = merge_spans(spans, len(text))
     out, pos = [], 0
     for a, b in merged:
         out += [esc(text[pos:a]), f'<mark class="{cls}">', esc(text[a:b]), "</mark>"]

@@ -9,7 +9,7 @@ from typing import Mapping
 from rag.eval.metrics_answer import CITATION_MARKERS_RE
 from rag.eval.metrics_citation import parse_markers
 
-__all__ = ["renumber", "MarkerRemapper"]
+__all__ = ["renumber", "MarkerRemapper", "merge_spans"]
 
 _OPENERS = "[【［"
 _MAX_MARKER = 24
@@ -69,3 +69,16 @@ class MarkerRemapper:
         """Return whatever is still held back (end of stream)."""
         rest, self._buf = self._buf, ""
         return renumber(rest, self.mapping)
+
+
+def merge_spans(spans, length: int) -> list[tuple[int, int]]:
+    """Clip ``(start, end)`` pairs to ``[0, length)``, drop empty ones, merge overlaps; sorted."""
+    merged: list[list[int]] = []
+    for a, b in sorted((max(0, int(s[0])), min(length, int(s[1]))) for s in spans if len(s) >= 2):
+        if a >= b:
+            continue
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return [(a, b) for a, b in merged]
