@@ -10,7 +10,7 @@ from rag.config import Config
 
 def add_parser(sub, common) -> None:
     """Register ``serve``'s arguments."""
-    p = sub.add_parser("serve", help="启动网页界面（问答、文档库）和 API（gradio_client 与 OpenAI 兼容接口）")
+    p = sub.add_parser("serve", help="启动网页界面（问答、文档库、地区摘要、评测）和 API（gradio_client 与 OpenAI 兼容接口）")
     common(p)
     p.add_argument("--host", help="绑定地址（默认 ui.host = 127.0.0.1，只允许本机访问）")
     p.add_argument("--port", type=int, help="端口（默认 ui.port = 7860）")

@@ -1,4 +1,4 @@
-"""The real local model (llama_cpp, Qwen2.5 1.5B) on the seed corpus: five LLM calls in total.
+"""The real local model (llama_cpp, Qwen2.5 1.5B) on the seed corpus: six LLM calls in total.
 
 The index is built once from ../shared/corpus/seeds with the real embedding model.
 """
@@ -36,6 +36,16 @@ def test_zhangjiagang_funds_both_figures_cited_to_their_passages(pipe):
     assert answer_accuracy(ans.answer, ["1.1亿元", "2.5亿元"]) == 1.0, ans.answer
     assert _cited_correctly(ans, "1.1亿元") and _cited_correctly(ans, "2.5亿元"), ans.answer
     assert ans.timings["llm_calls"] == 1 and ans.timings["prompt_tokens"] > 0
+
+
+def test_two_sources_with_different_totals_are_both_given_with_dates(pipe):
+    ans = pipe.ask("沿河收到的社会各界捐赠款物总共有多少？")
+    assert not ans.refused, ans.answer
+    for figure in ("2385万", "1704万"):
+        assert figure_in_text(figure, ans.answer), ans.answer
+        assert _cited_correctly(ans, figure), ans.answer
+    dated = [p["date"][:7] for p in ans.passages if p.get("date")]
+    assert sum(d in ans.answer for d in set(dated)) >= 2, ans.answer
 
 
 def test_multi_part_question_answers_each_part(pipe):

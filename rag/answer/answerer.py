@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Sequence
 
+from rag.answer.conflicts import origin, other_source_figures
 from rag.answer.evidence import EvidenceConfig, render_evidence, select_evidence
 from rag.answer.extractive import EXTRACTIVE, extractive_answer
 from rag.answer.markers import MarkerRemapper, renumber
@@ -262,10 +263,36 @@ class Answerer:
                                                    "ungrounded_numbers": v.checks["ungrounded_numbers"]}
             part.text = refusal_text(part.refused_reason)
             return
+        if self.backend_name != EXTRACTIVE:
+            v.text = self._add_other_sources(part, v.text)
         part.text = renumber(v.text, part.local_to_global)
         for n, spans in v.support.items():
             g = part.local_to_global.get(n, n)
             part.support_spans.setdefault(g, []).extend(spans)
+
+    @staticmethod
+    def _add_other_sources(part: _Part, text: str) -> str:
+        """Complete a number/date answer with differing figures from other documents (with outlet
+        and date), so two sources that disagree are both shown (:mod:`rag.answer.conflicts`)."""
+        if part.support is None:
+            return text
+        local = part.shown
+        pos = {id(p): i for i, p in enumerate(local)}
+        supported = [replace(s, passage=pos[id(part.candidates[s.passage])]) for s in part.support.best
+                     if s.supported and id(part.candidates[s.passage]) in pos]
+        cited = [n for m in CITATION_MARKERS_RE.finditer(text) for n in parse_markers(m.group())]
+        extra = other_source_figures(text, part.info, local, supported, cited)
+        if not extra:
+            return text
+        for n, _sentence, sc in extra:  # the added sentences support their passages
+            part.support_spans.setdefault(part.local_to_global.get(n, n), []).append((sc.start, sc.end))
+        first = next((local[n - 1] for n in cited if 1 <= n <= len(local)), None)
+        head = text.rstrip()
+        if first is not None and origin(first):
+            head = head.rstrip("。") + f"（{origin(first)}）。"
+        lines = [f"另据{origin(local[n - 1]) or '另一篇报道'}：{sentence}[{n}]。" for n, sentence, _ in extra]
+        part.checks["other_sources_added"] = [n for n, _, _ in extra]
+        return "\n".join([head, *lines])
 
     def _assemble(self, question: str, parts: list[_Part], shown: list[Passage],
                   timing: dict[str, float], stats: dict) -> Answer:
