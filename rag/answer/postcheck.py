@@ -11,10 +11,10 @@ such answers (the answerer then refuses):
   right answer type) that shares at least ``MIN_CONSISTENT_COVERAGE`` of its terms — the
   model may find the figure in a sentence worded differently (总收入 for 营收);
 * date questions: the same with a year or calendar date;
-* entity / list / text questions: at least half of the answer's new character bigrams
-  (those not already in the question) must occur in a passage that holds a supporting
-  sentence (the name answering 谁/哪个 is often in a sentence that repeats few question
-  words), or around a consistent sentence.
+* entity / list / text questions: at least half of what the answer adds to the question
+  (its characters not covered by a question bigram, as runs) must occur in a passage that
+  holds a supporting sentence (the name answering 谁/哪个 is often in a sentence that repeats
+  few question words), or around a consistent sentence.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from rag.answer.support import SentenceScore, sentences_of, unit_matches
 from rag.eval.metrics_answer import normalize_answer, strip_citations
 from rag.text.numbers import extract_quantities, figure_spans, same_quantity
 
-__all__ = ["answer_grounded", "MIN_NOVEL_SHARE"]
+__all__ = ["answer_grounded", "novel_segments", "MIN_NOVEL_SHARE"]
 
 MIN_NOVEL_SHARE = 0.5
 MIN_CONSISTENT_COVERAGE = 0.3
@@ -77,14 +77,44 @@ def answer_grounded(answer: str, info: QuestionInfo, passages: Sequence[Passage]
         return False, "回答中的" + ("数字" if info.answer_type == "number" else "时间") + "不是出自符合问题条件的句子"
     q_norm = normalize_answer(info.norm)
     a_norm = normalize_answer(text)
-    novel = {a_norm[i:i + 2] for i in range(len(a_norm) - 1)} - {q_norm[i:i + 2] for i in range(len(q_norm) - 1)}
-    if not novel:
+    segments = novel_segments(a_norm, q_norm)
+    if not segments:
         return False, "回答只是重复了问题"
     holders = {s.passage for s in supported}
     around = [_window(passages[s.passage], s) for s in scores
               if s.passage not in holders and s.consistent and s.coverage >= MIN_CONSISTENT_COVERAGE]
     hay = normalize_answer(" ".join([passages[i].text for i in sorted(holders)] + around))
-    share = sum(g in hay for g in novel) / len(novel)
+    total = sum(len(x) for x in segments)
+    share = sum(len(x) for x in segments if _grounded(x, hay)) / total
     if share >= MIN_NOVEL_SHARE:
         return True, ""
     return False, "回答的内容不是出自符合问题条件的句子"
+
+
+def novel_segments(answer: str, question: str) -> list[str]:
+    """The runs of ``answer`` not covered by a character bigram of ``question`` (both
+    normalised): what the answer adds to the question (掩星是利用月球的… → ``月球``)."""
+    grams = {question[i:i + 2] for i in range(len(question) - 1)}
+    covered = [False] * len(answer)
+    for i in range(len(answer) - 1):
+        if answer[i:i + 2] in grams:
+            covered[i] = covered[i + 1] = True
+    out, cur = [], []
+    for ch, c in zip(answer, covered):
+        if c:
+            if cur:
+                out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
+def _grounded(segment: str, hay: str) -> bool:
+    """A segment is in the passages verbatim, or (long ones) most of its bigrams are."""
+    if segment in hay:
+        return True
+    grams = [segment[i:i + 2] for i in range(len(segment) - 1)]
+    return len(grams) >= 2 and sum(g in hay for g in grams) / len(grams) >= MIN_NOVEL_SHARE

@@ -33,16 +33,17 @@ _DATE_RE = re.compile(r"什么时候|什么时间|何时|哪一?年|哪一?天|�
                       r"|(?:开售|上映|开播|发布|举办|举行|开幕|成立|下水|首飞|开通)(?:的)?(?:时间|日期)?[？?]?$")
 _LIST_RE = re.compile(r"哪些|哪几|有什么|包括什么|包含什么|都有谁")
 _NUMBER_RE = re.compile(r"多少|几[个名人次家座项年万亿条所户岁倍天只辆台头亩吨元届枚位批期对种所支]|多[大高长远重久深宽]"
-                        r"|百分之几|几成|比例|比重|占比")
+                        r"|百分之几|几成")
 _QUANTITY_NOUN_RE = re.compile(r"(?:人数|数量|总量|产量|总产量|金额|营收|收入|票房|吞吐量|增长率|增速|增幅|降幅|规模|面积|"
                                r"价格|票价|销量|市值|估值|得分|比分|高度|长度|距离|速度|温度|人口|死亡|伤亡|利润|"
-                               r"总额|总值|产值|GDP|gdp|发生率|排名|第几)")
+                               r"总额|总值|产值|GDP|gdp|发生率|排名|第几|比例|比重|占比)")
 _ENTITY_RE = re.compile(r"哪个|哪家|哪位|哪里|哪儿|哪国|哪座|哪所|哪支|哪款|哪部|哪种|哪一|谁|什么(?:地方|名字|公司|单位|"
                         r"组织|机构|国家|城市|县|村|项目|品牌|产品|人)|冠军|得主|导演|主演|主角|作者|起点|终点|"
                         r"名称|叫什么|是哪|举办地|地点|所在地|发源地|主办方|获胜者|赢家")
-_ENTITY_ASK_RE = re.compile(r"哪个|哪家|哪位|哪里|哪儿|哪国|哪座|哪所|哪支|哪款|哪部|哪种|谁|什么(?:地方|名字|公司|单位|"
+_ENTITY_ASK_RE = re.compile(r"哪个|哪家|哪位|哪里|哪儿|哪国|哪座|哪所|哪支|哪款|哪部|哪种|哪一|谁|什么(?:地方|名字|公司|单位|"
                             r"组织|机构|国家|城市|县|村|项目|品牌|产品|人)|叫什么|在哪")
 _TEXT_RE = re.compile(r"是什么|什么是|怎样|怎么|如何|为什么|为何|什么意思|有何|哪方面")
+_REASON_RE = re.compile(r"为什么|为何|怎样|怎么|如何|什么意思")
 _MONEY_RE = re.compile(r"资金|金额|[^人]元|^元|钱|投资|投入|营收|收入|票房|利润|产值|市值|价格|收益|款|经费|预算|补贴|"
                        r"工资|销售额|成交额|融资|估值|薪|GDP|gdp|总值|费用|花费|售价|报价|奖金|税")
 _PERCENT_RE = re.compile(r"率|比例|比重|占比|百分之|百分比|增长了多少|增长多少|下降了多少|增速|增幅|降幅|涨幅|跌幅")
@@ -146,6 +147,8 @@ def _answer_type(q: str) -> str:
     asked = [m.end() for m in _ENTITY_ASK_RE.finditer(q)]
     if number or asked:  # explicit interrogatives: the last one decides (哪个县…多少资金 → number)
         return "number" if max(number, default=-1) > max(asked, default=-1) else "entity"
+    if _REASON_RE.search(q):  # 为什么温度低… asks for an explanation, not the temperature
+        return "text"
     entity = [m.end() for m in _ENTITY_RE.finditer(q)]
     quantity = [m.end() for m in _QUANTITY_NOUN_RE.finditer(q)]
     if entity or quantity:  # the head noun comes last in Chinese: 首日票房冠军 vs 爆炸死亡人数

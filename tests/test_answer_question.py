@@ -1,0 +1,26 @@
+"""Answer-type detection and the post-check's notion of what an answer adds (own examples)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.postcheck import novel_segments
+from rag.answer.question import analyze_question
+
+
+@pytest.mark.parametrize("question, atype", [
+    ("为什么那座高山夏天气温低、游客却很多？", "text"),       # explanation, not the temperature
+    ("果汁的口感与其中哪一种糖的比例有关？", "entity"),        # 比例 is context, 哪一种 asks
+    ("该县女性干部所占比例？", "number"),                     # a bare quantity noun still asks a number
+    ("青石县去年投入了多少资金？", "number"),
+    ("青石县由哪一座城市对口帮扶？", "entity"),
+    ("怎样才能提高茶叶的产量？", "text"),
+])
+def test_answer_type(question, atype):
+    assert analyze_question(question).answer_type == atype
+
+
+def test_novel_segments_are_what_the_answer_adds():
+    assert novel_segments("这座桥用青石砌成", "这座桥用什么砌成？") == ["青石"]
+    assert novel_segments("青石县投入资金880万元", "青石县投入多少资金？") == ["880万元"]
+    assert novel_segments("青石县投入多少资金", "青石县投入多少资金？") == []
