@@ -30,6 +30,16 @@ def test_clause_and_same_statement():
     assert not same_statement("各界累计向青石县捐赠物资880万元", "青石县商会向当地小学捐赠图书和物资共计12万元")
 
 
+def test_a_figure_in_a_similar_sentence_about_something_else_is_not_added():
+    q = "青石县结对帮扶覆盖了多少个村？"
+    texts = ["青石县“三级联动”结对帮扶覆盖了全县40个村。",
+             "青石县推行“三级联动”（县、镇、村三个层面）结对帮扶，实现村村全覆盖。"]
+    passages = [replace(p, doc_id=f"doc{i}") for i, p in enumerate(passages_from_texts(texts))]
+    info = analyze_question(q)
+    supported = [s for s in check_support(info, passages).best if s.supported]
+    assert other_source_figures("覆盖了全县40个村[1]。", info, passages, supported, [1]) == []
+
+
 def test_a_differing_total_from_another_source_is_added():
     info, passages, supported = _setup([A, B, C])
     extra = other_source_figures("各界累计捐赠物资880万元[1]。", info, passages, supported, [1])

@@ -1,6 +1,6 @@
 """Figures from other sources: when the model states one figure but an equally well supported
-sentence of *another document* gives a different figure for the same thing — its clause around
-the figure says nearly the same as the clause the answer's figure came from (two outlets
+sentence of *another document* gives a different figure for the same thing — the words around
+the figure (same clause) say nearly the same as around the answer's figure (two outlets
 reporting different totals) — the answer is completed with that figure, its outlet and date.
 
 Pure function over the support scores; the LLM's text itself is never rewritten.
@@ -23,13 +23,20 @@ __all__ = ["other_source_figures", "origin", "clause_at", "same_statement"]
 _CLAUSE_END = re.compile(r"[，,；;。！？!?\n]")
 _DIGITS = re.compile(r"[\d.%％]+")
 SAME_STATEMENT = 0.6
+CONTEXT_BEFORE, CONTEXT_AFTER = 12, 6
 
 
-def clause_at(text: str, start: int, end: int) -> str:
-    """The clause of ``text`` (between commas/semicolons/sentence ends) holding ``[start, end)``."""
+def clause_at(text: str, start: int, end: int, *, before: int | None = None, after: int | None = None) -> str:
+    """The clause of ``text`` (between commas/semicolons/sentence ends) holding ``[start, end)``,
+    cut to ``before``/``after`` characters around the span when given (a figure's context)."""
     left = max((m.end() for m in _CLAUSE_END.finditer(text, 0, start)), default=0)
     right = _CLAUSE_END.search(text, end)
-    return text[left:right.start() if right else len(text)]
+    right_end = right.start() if right else len(text)
+    if before is not None:
+        left = max(left, start - before)
+    if after is not None:
+        right_end = min(right_end, end + after)
+    return text[left:right_end]
 
 
 def _bigrams(text: str) -> set[str]:
@@ -51,7 +58,7 @@ def _answer_clauses(said, passages: Sequence[Passage], cited: Sequence[int]) -> 
         if 1 <= n <= len(passages):
             text = passages[n - 1].text
             for q in said:
-                out += [clause_at(text, a, b) for a, b in figure_spans(q.surface, text)]
+                out += [_context(text, a, b) for a, b in figure_spans(q.surface, text)]
     return out
 
 
@@ -99,7 +106,7 @@ def other_source_figures(answer: str, info: QuestionInfo, passages: Sequence[Pas
             continue
         if any(same_quantity(q, x) for q in s.typed for x in said):
             continue  # the answer already gives this figure
-        if not any(same_statement(clause_at(p.text, *_span_of(q, p.text, s)), c)
+        if not any(same_statement(_context(p.text, *_span_of(q, p.text, s)), c)
                    for q in s.typed for c in clauses):
             continue  # a figure about something else
         spans = trim_sentence(p.text, s.start, s.end, info, max_chars)
@@ -107,6 +114,11 @@ def other_source_figures(answer: str, info: QuestionInfo, passages: Sequence[Pas
         out.append((s.passage + 1, text, s))
         taken_docs.add(doc)
     return out
+
+
+def _context(text: str, start: int, end: int) -> str:
+    """What a figure is about: its clause, at most 12 characters before and 6 after it."""
+    return clause_at(text, start, end, before=CONTEXT_BEFORE, after=CONTEXT_AFTER)
 
 
 def _span_of(q, text: str, s: SentenceScore) -> tuple[int, int]:
