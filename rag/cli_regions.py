@@ -28,6 +28,9 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--backend", help="生成后端：llama_cpp（默认）、openai、transformers、extractive（不用大模型）")
     p.add_argument("--json", action="store_true", help="输出 JSON")
     p.add_argument("--out", help="把 Markdown 写入该文件（--all 时所有地区写入同一文件）")
+    p.add_argument("--parallel", choices=["local", "threads", "ray"],
+                   help="--all 时的并行方式（默认：配置了 ray.address 则用 ray，否则本机逐个）")
+    p.add_argument("--workers", type=int, default=1, help="--all 时同时处理的地区数（threads / ray）")
     p.add_argument("--min-mentions", type=int, help="--all 时，地区至少被提及多少次才生成摘要（默认 summarize.min_mentions）")
 
 
@@ -81,18 +84,18 @@ def _write(path: str, text: str) -> None:
 @command("summarize")
 def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
     from rag.pipeline import Pipeline
-    from rag.summarize import DEFAULTS, SummaryError, summarize
+    from rag.summarize import DEFAULTS, summarize
     from rag.summarize.render import render_markdown
 
     pipe = Pipeline(config)
     store = _store(pipe)
     backend = args.backend or config.get("summarize.backend") or config.get("answer.backend") or "llama_cpp"
-    llm = None
-    if backend != "extractive":
-        from rag.llm import create_backend
-
-        llm = create_backend(backend, config)
     if args.region:
+        llm = None
+        if backend != "extractive":
+            from rag.llm import create_backend
+
+            llm = create_backend(backend, config)
         s = summarize(pipe, args.region, backend=backend, llm=llm, store=store)
         md = render_markdown(s)
         if args.out:
@@ -111,13 +114,13 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
         return 1
     from tqdm import tqdm
 
+    from rag.summarize.batch import summarize_many
+
     started = time.perf_counter()
-    results, skipped = [], []
-    for r in tqdm(regions, desc="地区摘要", unit="个", file=sys.stderr, dynamic_ncols=True):
-        try:
-            results.append(summarize(pipe, r.name, backend=backend, llm=llm, store=store))
-        except SummaryError as exc:
-            skipped.append({"region": r.name, "reason": str(exc)})
+    parallel = args.parallel or ("ray" if config.get("ray.address") else "local")
+    with tqdm(total=len(regions), desc="地区摘要", unit="个", file=sys.stderr, dynamic_ncols=True) as bar:
+        results, skipped = summarize_many(config, [r.name for r in regions], backend=backend, parallel=parallel,
+                                          workers=args.workers, progress=lambda done, _total: bar.update(done - bar.n))
     total = time.perf_counter() - started
     if args.out:
         _write(args.out, "\n\n---\n\n".join(render_markdown(s) for s in results) + "\n")

@@ -1,0 +1,76 @@
+"""``summarize --all``: many regions, locally or on Ray (same results either way).
+
+Each worker process opens the index read-only and keeps one pipeline, gazetteer and LLM
+per (index, backend) for all the regions it is given.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from rag.summarize.summary import RegionSummary, SummaryError, summarize
+
+__all__ = ["SummarizeTask", "summarize_many"]
+
+_STATE: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+_STATE_LOCK = threading.Lock()
+
+
+def _state(config: Any, backend: str) -> tuple[Any, Any, Any]:
+    """(pipeline, llm, gazetteer) of this process for ``config``'s index and ``backend``."""
+    from rag.pipeline import Pipeline
+    from rag.regions import update_regions
+
+    key = (str(config.index_dir), backend)
+    with _STATE_LOCK:
+        if key not in _STATE:
+            pipe = Pipeline(config)
+            llm = None
+            if backend != "extractive":
+                from rag.llm import create_backend
+
+                llm = create_backend(backend, config)
+            _STATE[key] = (pipe, llm, update_regions(pipe.index))
+        return _STATE[key]
+
+
+@dataclass(frozen=True)
+class SummarizeTask:
+    """Picklable ``region name -> RegionSummary | {"region", "reason"}`` (skipped) for Ray or local use."""
+
+    config: Any
+    backend: str
+
+    def __call__(self, name: str) -> RegionSummary | dict:
+        pipe, llm, store = _state(self.config, self.backend)
+        try:
+            return summarize(pipe, name, backend=self.backend, llm=llm, store=store)
+        except SummaryError as exc:
+            return {"region": name, "reason": str(exc)}
+
+
+def summarize_many(config: Any, names: Sequence[str], *, backend: str, parallel: str = "local",
+                   workers: int = 1, progress: Callable[[int, int], None] | None = None
+                   ) -> tuple[list[RegionSummary], list[dict]]:
+    """Summarise every region in ``names``.
+
+    Args:
+        config: resolved config (``index_dir``; ``ray.address`` / ``ray.num_cpus`` for Ray).
+        names: region names.
+        backend: generation backend (``extractive`` needs no LLM).
+        parallel: ``local`` | ``threads`` | ``ray`` (:func:`rag.parallel.parallel_map`).
+        workers: tasks in flight (threads / Ray).
+        progress: ``progress(done, total)``.
+
+    Returns:
+        ``(summaries in the order of names, skipped [{"region", "reason"}])``.
+    """
+    from rag.parallel import parallel_map
+
+    num_cpus = config.get("ray.num_cpus")
+    out = parallel_map(SummarizeTask(config, backend), list(names), workers=workers, backend=parallel,
+                       ray_address=config.get("ray.address"), progress=progress,
+                       ray_init={"num_cpus": int(num_cpus)} if num_cpus else None)
+    return [r for r in out if isinstance(r, RegionSummary)], [r for r in out if isinstance(r, dict)]
