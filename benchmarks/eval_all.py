@@ -1,4 +1,4 @@
-"""The evaluation benchmark of issue 7: every run of docs/benchmarks-eval.md, then one summary.
+"""The evaluation benchmark of issue 7: every run of docs/benchmarks.md (section 6), then one summary.
 
 Usage::
 
@@ -24,7 +24,7 @@ An interrupted benchmark continues where it stopped when started again (finished
 skipped, a half-done run resumes from its ``results.partial.jsonl``); ``--fresh`` starts over.
 Each finished run is also exported to ``docs/eval/<name>/`` (metrics, config, report with
 texts cut to 20 characters, plots) and ``summary.md`` (in both places) collects the tables
-for docs/benchmarks-eval.md. The CPU is shared while helpers work: numbers are provisional until
+for docs/benchmarks.md (section 6). Numbers measured on a busy machine are provisional until
 re-run on a quiet machine.
 """
 
@@ -110,7 +110,7 @@ def _metric_row(metrics: dict[str, dict], runs: list[str], key: str) -> str:
 
 
 def summary_markdown(metrics: dict[str, dict]) -> str:
-    """The tables of docs/benchmarks-eval.md from the finished runs' metrics."""
+    """The tables of docs/benchmarks.md (section 6) from the finished runs' metrics."""
     lines = []
     seeds = [n for n in ("seed-llama_cpp", "seed-extractive") if n in metrics]
     if seeds:
