@@ -170,5 +170,5 @@ def test_region_summary_tab_shows_cited_summary_and_conflicting_figures(page, ap
     summary = page.locator("#shanhai-region-summary")
     assert re.search(r"\[\d+\]", summary.inner_text()), summary.inner_text()
     assert page.locator("#shanhai-region-passages .shp-card").count() >= 1
-    page.screenshot(path=str(ROOT / "docs" / "screenshot-regions.png"), full_page=True)
+    page.screenshot(path=str(ROOT / "docs" / "screenshot-regions.png"))
     _assert_only_local(page, app.url)
