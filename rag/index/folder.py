@@ -134,15 +134,22 @@ class Index:
             IndexCorruptError: a file is missing, damaged or inconsistent.
         """
         path = Path(path)
-        for _attempt in range(3):
+        failed_same_generation = False
+        for _attempt in range(4):
             manifest = live_manifest(path)
             check_compatible(manifest, path, model_name=model_name, dim=dim)
             try:
                 return cls(path, manifest, *_load_generation(path, manifest, int(dim), search_params))
             except IndexCorruptError:
                 latest = read_manifest(path)  # a writer may have swapped generations meanwhile
-                if latest is None or latest.get("generation") == manifest.get("generation"):
+                if latest is None:
                     raise
+                if latest.get("generation") == manifest.get("generation"):
+                    # one more try: a load racing a concurrent writer can fail transiently,
+                    # a damaged file fails the same way twice
+                    if failed_same_generation:
+                        raise
+                    failed_same_generation = True
         raise IndexCorruptError(path, "索引在打开期间被反复更新")
 
     # -- documents and chunks -------------------------------------------------------------------
