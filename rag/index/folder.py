@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from rag.index import dense as dense_mod
+from rag.index import npio
 from rag.index.manifest import (
     DENSE, GEN_PREFIX, SCHEMA_VERSION, STORE, VECTORS, IndexCorruptError, IndexDiskFullError, IndexLockedError,
     IndexMismatchError, IndexNotFoundError, check_compatible, check_files, live_manifest, read_manifest,
@@ -70,7 +71,7 @@ def _load_rest(gen_dir: Path, manifest: dict[str, Any], dim: int, n_docs: int, n
     if any(row != i for i, (_c, _d, row) in enumerate(order)):
         raise _corrupt(gen_dir / STORE, "片段的向量行号不连续")
     try:
-        vectors = np.load(gen_dir / VECTORS, mmap_mode="r")
+        vectors = npio.load(gen_dir / VECTORS, mmap_mode="r")
     except (OSError, ValueError) as exc:
         raise _corrupt(gen_dir / VECTORS, exc) from exc
     if vectors.shape != (n_chunks, dim):

@@ -14,6 +14,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from rag.index import npio
+
 SPARSE_DIR = "bm25"
 IDS_FILE, OFFSETS_FILE = "token_ids.npy", "token_offsets.npy"
 DEFAULTS: dict[str, Any] = {"k1": 1.5, "b": 0.75, "method": "lucene"}  # only lucene is built here
@@ -171,8 +173,8 @@ class SparseIndex:
         try:
             info = json.loads((folder / "rows.json").read_text(encoding="utf-8"))
             vocab = _json_loads((folder / "vocab.index.json").read_bytes())
-            ids = np.load(folder / IDS_FILE, mmap_mode="r")
-            offsets = np.load(folder / OFFSETS_FILE)
+            ids = npio.load(folder / IDS_FILE, mmap_mode="r")
+            offsets = npio.load(folder / OFFSETS_FILE)
         except (OSError, ValueError):
             return None
         if len(offsets) != int(info["rows"]) + 1 or int(offsets[-1]) != len(ids):
@@ -190,7 +192,8 @@ class SparseIndex:
         n_rows = int(info["rows"])
         if n_rows == 0:
             return cls(None, 0, info.get("params"))
-        model = _bm25s().BM25.load(str(folder), show_progress=False)
+        with npio.LOAD_LOCK:  # bm25s reads .npy files too
+            model = _bm25s().BM25.load(str(folder), show_progress=False)
         if int(model.scores["num_docs"]) != n_rows:
             raise ValueError(f"BM25 行数 {model.scores['num_docs']} 与记录的 {n_rows} 不一致")
         return cls(model, n_rows, info.get("params"))

@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rag.index import dense as dense_mod
+from rag.index import npio
 from rag.index.generation import GenerationBuilder
 from rag.index.manifest import (
     GEN_PREFIX, STORE, TMP_PREFIX, VECTORS, IndexCorruptError, IndexDiskFullError, IndexLockedError,
@@ -151,7 +152,7 @@ class IndexWriter(GenerationBuilder):
             self._store = Store.create(self._tmp / STORE, base_dir / STORE if base_dir else None)
             n_docs, n_chunks = self._store.counts()
             self._base_vecs = (
-                np.load(base_dir / VECTORS, mmap_mode="r") if base_dir else np.zeros((0, self.dim), np.float32)
+                npio.load(base_dir / VECTORS, mmap_mode="r") if base_dir else np.zeros((0, self.dim), np.float32)
             )
         except (sqlite3.DatabaseError, OSError, ValueError) as exc:
             self._discard()
