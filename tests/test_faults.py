@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,8 @@ from rag.index import IndexCorruptError, IndexDiskFullError
 from rag.index import store as store_mod
 from rag.index.repair import diagnose
 from rag.ingest import Ingestor
-from test_scale import CRUD_NAME, FakeEncoder, config_for, crud_subset, open_index, prepared_chunks
+from test_scale import (CRUD_NAME, FakeEncoder, config_for, crud_subset, open_index, prepared_chunks,
+                        sigkill_when_marked)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,19 +91,8 @@ def test_sigkill_after_a_checkpoint_keeps_it_and_the_rerun_embeds_only_the_rest(
     src = crud_subset(shared_dir, tmp_path / "in", 60)
     index, marker = tmp_path / "idx", tmp_path / "marker"
     script = KILL_SCRIPT.format(root=str(ROOT), tests=str(ROOT / "tests"), index=str(index), marker=str(marker), src=str(src))
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
-    try:
-        deadline = time.time() + 120
-        while not marker.exists():
-            assert proc.poll() is None, "ingest subprocess ended before its first checkpoint"
-            assert time.time() < deadline
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    returncode = sigkill_when_marked(script, marker, cwd=ROOT, timeout=120, early="ingest subprocess ended before its first checkpoint")
+    assert returncode == -signal.SIGKILL
     # the checkpoint is the live index, complete and consistent; the killed session left only tmp files
     assert diagnose(index).healthy
     committed = [m.doc_id for m in open_index(index).docs()]

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -30,6 +27,7 @@ from rag.index.store import decode_offsets, encode_offsets, text_hash
 from rag.text.normalize import normalize
 from rag.text.tokenize import tokenize
 from rag.types import Chunk, Document
+from test_scale import sigkill_when_marked
 
 ROOT = Path(__file__).resolve().parent.parent
 DIM = 64
@@ -540,19 +538,8 @@ def test_sigkill_mid_commit_leaves_previous_index_usable(tmp_path, stage):
     script = KILL_SCRIPT.format(
         root=str(ROOT), tests=str(ROOT / "tests"), marker=str(marker), stage=stage, path=str(path)
     )
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
-    try:
-        deadline = time.time() + 60
-        while not marker.exists():
-            assert proc.poll() is None, "writer subprocess died early"
-            assert time.time() < deadline
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    returncode = sigkill_when_marked(script, marker, cwd=ROOT, timeout=60, early="writer subprocess died early")
+    assert returncode == -signal.SIGKILL
     idx = open_index(path)
     assert [m.doc_id for m in idx.docs()] == ["alpha"] and idx.generation == 1
     assert list(path.glob("tmp-*")) or list(path.glob("gen-000002"))  # the killed writer's leftovers

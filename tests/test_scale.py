@@ -11,6 +11,11 @@ import gzip
 import hashlib
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -199,3 +204,23 @@ def test_report_lists_checkpoints_in_chinese(tmp_path, shared_dir):
     src = crud_subset(shared_dir, tmp_path / "in", 30)
     report = Ingestor(config_for(tmp_path / "idx", **{"ingest.checkpoint_every": 10}), FakeEncoder()).run([src], tmp_path / "idx")
     assert report.checkpoints == 3 and "检查点 3 次" in report.summary()
+
+
+def sigkill_when_marked(script: str, marker: Path, *, cwd: Path, timeout: float, early: str) -> int:
+    """Run ``python -c script``; SIGKILL it as soon as it writes ``marker``; its return code.
+
+    ``early`` is the assertion message when the process ends before writing the marker.
+    """
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=cwd)
+    try:
+        deadline = time.time() + timeout
+        while not marker.exists():
+            assert proc.poll() is None, early
+            assert time.time() < deadline
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode
