@@ -70,7 +70,7 @@ def run(pipe: Pipeline, items: list[dict], setting: str, backend: str, seed: int
         rec = {"id": item["id"], "question": item["question"], "answer": out, "refused": ans.refused,
                "answers": item["answer_groups"], "timings": ans.timings,
                "wall": round(time.perf_counter() - started, 3),
-               "support": ans.checks.get("support")}
+               "support": ans.checks.get("support"), "discarded": ans.checks.get("discarded_answers")}
         if setting == "reject":
             rec["rejected"] = rgb_rejected(out)
         else:

@@ -98,6 +98,14 @@ def test_figure_from_a_sentence_about_another_year_is_rejected():
     assert ans.refused
 
 
+def test_question_figures_restated_in_the_answer_are_context():
+    llm = FakeLLM("2020年白水镇茶园的主要品种是高山云雾茶[1]。")
+    tea = hit("白水镇茶园的主要品种是高山云雾茶，面积六万亩。", "t")
+    ans = answerer(llm, default_hits=[tea]).answer("2020年白水镇茶园的主要品种是什么？")
+    assert not ans.refused
+    assert not ans.checks["unsupported_sentences"]
+
+
 def test_stream_events_and_consistent_numbering_across_parts():
     q1, q2 = "青山县获得了多少帮扶资金？", "白水镇的茶园面积有多少亩？"
     llm = FakeLLM("青山县获得2.5亿元[1]。", "茶园面积六万亩[1]。")

@@ -121,6 +121,21 @@ def test_postcheck_rejects_entity_not_in_supporting_sentences():
     assert not answer_grounded("对口帮扶单位是西岭市金沙区。", info, ps, res.best)[0]
 
 
+def test_entity_question_needs_a_name_the_question_does_not_hold():
+    info = analyze_question("海港区新任的区长是谁？")
+    vague = "海港区新任命了两位副区长，这是海港区推动干部年轻化的举措。"
+    assert not check_support(info, passages_from_texts([vague])).supported
+    named = "在昨天的会议上，海港区新任区长林晓舟作了发言。"
+    assert check_support(info, passages_from_texts([vague, named])).supported
+
+
+def test_a_sentence_that_asks_a_question_does_not_support():
+    info = analyze_question("《山路十八弯》的主演是谁？")
+    asks = "《山路十八弯》的主演是谁？很多观众都在问《山路十八弯》的主演名单。"
+    res = check_support(info, passages_from_texts([asks]))
+    assert all("是谁" not in asks[s.start:s.end] for s in res.best if s.supported)
+
+
 # --- real seed articles -------------------------------------------------------------------
 
 @pytest.mark.parametrize("question", [

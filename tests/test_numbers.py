@@ -209,3 +209,9 @@ def test_seed_traditional_article_amounts_normalise(seeds_dir: Path) -> None:
             assert figure_in_text(f"{q.value:.0f}", t)  # the same amount written out in full
     for t in texts:  # spans always index the original article
         assert all(t[x.start:x.end] == x.surface for x in extract_quantities(t))
+
+
+def test_list_markers_are_not_quantities_and_course_counts_are():
+    assert [(q.value, q.unit) for q in extract_quantities("条件2.年满十八周岁")] == [(18.0, "岁")]
+    assert [(q.value, q.unit) for q in extract_quantities("完成了12门课程")] == [(12.0, "门")]
+    assert [q.value for q in extract_quantities("增长2.5%")] == [2.5]

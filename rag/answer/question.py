@@ -26,7 +26,8 @@ from functools import lru_cache
 from rag.text.normalize import normalize
 from rag.text.numbers import Quantity, extract_quantities
 
-__all__ = ["QuestionInfo", "analyze_question", "strip_admin_suffix", "term_in", "year_parts", "YEAR_PART_RE"]
+__all__ = ["QuestionInfo", "analyze_question", "is_generic_place", "name_spans", "strip_admin_suffix", "term_in",
+           "year_parts", "YEAR_PART_RE"]
 
 _ADMIN = "省市县区州镇乡村旗盟"
 _DATE_RE = re.compile(r"什么时候|什么时间|何时|哪一?年|哪一?天|哪个月|几月|几号|哪日|何年|日期|时间|年份|多久以前"
@@ -106,6 +107,24 @@ def _posseg():
         jieba.setLogLevel(logging.WARNING)
         jieba.initialize()
     return pseg
+
+
+@lru_cache(maxsize=512)
+def name_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Spans of name-like tokens in normalised ``text``: people, places, organisations and other
+    proper nouns as jieba tags them, Latin words, and quoted titles (《…》, “…”)."""
+    out, pos = [], 0
+    for word, flag in _posseg().cut(text):
+        if flag in _NAME_FLAGS and len(word) >= 2:
+            out.append((pos, pos + len(word)))
+        pos += len(word)
+    out += [m.span(1) for m in _QUOTED_RE.finditer(text)]
+    return tuple(out)
+
+
+def is_generic_place(word: str) -> bool:
+    """Common nouns jieba tags as places (城市, 全国, 东部…): not names."""
+    return word in _GENERIC_PLACES
 
 
 def strip_admin_suffix(term: str) -> str:

@@ -17,10 +17,12 @@ Each sentence of each passage is scored against the :class:`~rag.answer.question
 * ``typed`` — answer-type evidence *in the sentence itself*: for a number question a
   quantity of the expected kind/unit that is not one of the question's own numbers
   (years and calendar dates never count); for a date question a year or date other
-  than the question's years; entity/list/text questions need no typed evidence.
+  than the question's years; for an entity question a name-like token (person, place,
+  organisation, Latin word, quoted title) the question does not contain, in the sentence or
+  its neighbours; list/text questions need no typed evidence.
 
 A sentence **supports** the question when all of these hold and ``coverage`` reaches the
-threshold. No supporting sentence → the answerer refuses without calling the LLM. The same
+threshold; a sentence that is itself a question (ends in ？) never does. No supporting sentence → the answerer refuses without calling the LLM. The same
 scores pick the evidence sentences and the extractive answer, and
 :func:`rag.answer.postcheck.answer_grounded` checks after generation that the answer's
 figures/content come from supporting (or at least consistent) sentences.
@@ -34,7 +36,7 @@ from functools import lru_cache
 from typing import Sequence
 
 from rag.answer.passages import Passage, passage_year
-from rag.answer.question import QuestionInfo, term_in, year_parts
+from rag.answer.question import QuestionInfo, is_generic_place, name_spans, term_in, year_parts
 from rag.chunk import split_sentences
 from rag.text.numbers import Quantity, extract_quantities, same_quantity
 
@@ -46,6 +48,7 @@ _YEAR_IN_TEXT = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?![\d.%])(?!\s*(?:万|�
 _CLASSIFIERS = set("个家所座间项处只条件台套支部组")
 _PEOPLE = {"人", "名", "位", "人次"}
 _TIME_WORDS = re.compile(r"今年|本年|去年|上年|明年")
+_QUESTION_END = re.compile(r"[？?]\s*$")
 
 
 @dataclass
@@ -146,6 +149,16 @@ def unit_matches(q: Quantity, info: QuestionInfo) -> bool:
     return True
 
 
+def _new(word: str, info: QuestionInfo) -> bool:
+    w = word.lower()
+    return w not in info.norm.lower() and not is_generic_place(w)
+
+
+def _has_new_name(p: Passage, a: int, b: int, info: QuestionInfo) -> bool:
+    """Whether ``p.text[a:b]`` holds a name-like token the question does not already contain."""
+    return any(a <= x and y <= b and _new(p.text[x:y], info) for x, y in name_spans(p.text))
+
+
 def _typed(sentence: str, info: QuestionInfo) -> tuple[list[Quantity], bool]:
     """(typed evidence in the sentence, whether the answer type is satisfied)."""
     if info.answer_type == "number":
@@ -225,11 +238,13 @@ def _score_passage(info: QuestionInfo, pi: int, p: Passage, seen: set[tuple[str,
             unknown = not ctx
             years_ok = unknown or all(y in ctx for y in info.years)
         focus_ok = (info.answer_type != "number" or not info.focus
-                    or any(term_in(t, sent.lower()) for t in info.focus))
+                    or any(term_in(t, sent.lower()) for t in info.focus)) and not _QUESTION_END.search(sent)
         own_parts = year_parts(sent)
         periods_ok = all(x in window for x in info.periods) and not (
             asked_parts and own_parts and not (own_parts & asked_parts))
         typed, type_ok = _typed(sent, info)
+        if info.answer_type == "entity":
+            type_ok = _has_new_name(p, wa, wb, info)
         s = SentenceScore(pi, a, b, _coverage(info, sent, window, title), names_ok, years_ok, unknown,
                           focus_ok, periods_ok, typed, type_ok, names_in_passage=in_passage,
                           partial_period=bool(own_parts - {"全年"}) and not asked_parts)

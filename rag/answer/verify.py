@@ -10,7 +10,8 @@ checked and repaired here:
    them (modulo normalisation: 1.1亿元 = 11000万元). Citations to passages holding none of
    the claim's figures are dropped; if no cited passage holds a figure, the claim is
    re-pointed to the passage(s) that do (``repaired_citations``); a figure found in no
-   passage is ``ungrounded`` and its sentence is marked unsupported.
+   passage is ``ungrounded`` and its sentence is marked unsupported. Figures the question
+   itself states (the year in 2022年…是什么) are context and not checked.
 4. A claim without figures is supported by a passage sharing at least half of its
    character bigrams; otherwise it is re-pointed to the passage that does, or marked.
 5. A claim without any citation gets citations attached where its figures/spans are
@@ -270,7 +271,8 @@ def verify_answer(answer: str, passages: Sequence[str], *, question: str = "",
     for c in claims:
         valid = [n for n in dict.fromkeys(c.cited) if 1 <= n <= n_pass]
         invalid = [n for n in c.cited if not 1 <= n <= n_pass]
-        figures = list(dict.fromkeys(q.surface for q in numbers_in(c.text)))
+        # the question's own figures (2022年 in 2022年…是什么) are context, not claims to check
+        figures = [f for f in dict.fromkeys(q.surface for q in numbers_in(c.text)) if not figure_spans(f, q_fold)]
         check = ClaimCheck(c, figures, valid, invalid=invalid, substantive=_substantive(c.text))
         if not check.substantive or (refusal and not figures):
             check.final = [] if not check.substantive else valid

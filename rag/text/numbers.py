@@ -186,9 +186,9 @@ _MONEY = {"美元": "美元", "港元": "港元", "港币": "港元", "欧元": 
           "英镑": "英镑", "人民币": "元", "元": "元"}
 _PERCENT = {"%": "%", "‰": "‰", "个百分点": "百分点", "百分点": "百分点"}
 _DATE = {"月份": "月", "月": "月", "日": "日", "号": "日"}
-_COUNT = {"平米": "平方米", "千米": "公里", "千克": "公斤", **{u: u for u in (
+_COUNT = {"平米": "平方米", "千米": "公里", "千克": "公斤", "周岁": "岁", **{u: u for u in (
     "人次 人 名 位 户 个月 个 家 所 座 项 批 期 次 对 亩 公顷 平方公里 平方米 公里 米 公斤 斤 吨 克 "
-    "棵 株 头 只 辆 台 套 间 条 份 类 种 场 篇 件 倍 天 小时 分钟 周年 周 岁 年 届 轮 支 张 本 部 "
+    "棵 株 头 只 辆 台 套 间 条 份 类 种 场 篇 件 门 倍 天 小时 分钟 周年 周 岁 年 届 轮 支 张 本 部 "
     "组 栋 层 处 片 箱 袋 盒 瓶 双 枚 艘 级 省 市 县 区 镇 乡 村 州 国 成 度 票 笔 立方米 千瓦时 千瓦 兆瓦 "
     "℃ 秒 时 分 点 km kg cm mm kWh kW MW GW GB MB TB").split()}}
 _ARABIC_ONLY = {"时", "分", "点", "度", "秒"}  # 十分重要, 一点也不, 一度, 一时: words, not quantities
@@ -252,6 +252,8 @@ def _token(m: re.Match, text: str) -> _Raw | None:
         if (re.match(r"[A-Za-z_./#@\\]", before) or re.match(r"[A-Za-z]", after) and unit.isascii()
                 or before == "-" and re.match(r"[A-Za-z]", text[s - 2:s - 1])):  # 5G, G318, COVID-19
             return None
+        if not unit and re.fullmatch(r"\d{1,2}", expr) and re.match(r"[.．][\u4e00-\u9fff]", text[e:e + 2]):
+            return None  # list marker: "2.能够…" (Chinese prose ends sentences with 。)
         base, plain_int = _ar_value(expr), bool(re.fullmatch(r"\d+", expr))
     else:
         expr = m.group("cn")
