@@ -1,6 +1,7 @@
 """Compact evidence: the sentences of each passage that bear on the question, plus neighbours.
 
-Prompt processing is the latency budget on a small CPU (~93 tokens/s), so the model sees
+Prompt processing is the latency budget on a small CPU (~50 tokens/s measured for the uncached
+part of a prompt on 2 cores), so the model sees
 only what matters: sentences are ranked by :func:`rag.answer.support.score_sentences`, the
 best are taken greedily (over-long sentences trimmed to their relevant clauses; a passage
 short enough to fit is shown whole) under a per-passage cap (``answer.evidence_chars``) and
