@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag.answer.passages import Passage, passages_from_hits, passages_from_texts
-from rag.answer.postcheck import answer_grounded
+from rag.answer.postcheck import answer_grounded, names_something
 from rag.answer.question import analyze_question, term_in
 from rag.answer.support import check_support
 from rag.chunk import chunk_document
@@ -119,6 +119,17 @@ def test_postcheck_rejects_entity_not_in_supporting_sentences():
     res = check_support(info, ps)
     assert answer_grounded("对口帮扶单位是东海市港湾区[1]。", info, ps, res.best)[0]
     assert not answer_grounded("对口帮扶单位是西岭市金沙区。", info, ps, res.best)[0]
+
+
+def test_postcheck_rejects_entity_answer_of_only_dates_or_figures():
+    info = analyze_question("青山杯长跑比赛的冠军是谁？")
+    ps = passages_from_texts(["2004年，青山杯长跑比赛的冠军由林晓峰夺得，他跑出了2小时10分的成绩。"])
+    res = check_support(info, ps)
+    assert answer_grounded("冠军是林晓峰[1]。", info, ps, res.best)[0]
+    ok, reason = answer_grounded("2004年[1]。", info, ps, res.best)
+    assert not ok and "名称" in reason
+    assert not answer_grounded("冠军是第2名[1]。", info, ps, res.best)[0]
+    assert names_something(["林晓峰"]) and not names_something(["2004年", "7名"])
 
 
 def test_entity_question_needs_a_name_the_question_does_not_hold():

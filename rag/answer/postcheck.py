@@ -14,11 +14,13 @@ such answers (the answerer then refuses):
 * entity / list / text questions: at least half of what the answer adds to the question
   (its characters not covered by a question bigram, as runs) must occur in a passage that
   holds a supporting sentence (the name answering 谁/哪个 is often in a sentence that repeats
-  few question words), or around a consistent sentence.
+  few question words), or around a consistent sentence. An entity answer that adds only
+  dates and figures (谁… → ``2004年``) names nothing and is rejected.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from rag.answer.passages import Passage
@@ -27,10 +29,13 @@ from rag.answer.support import SentenceScore, sentences_of, unit_matches
 from rag.eval.metrics_answer import normalize_answer, strip_citations
 from rag.text.numbers import extract_quantities, figure_spans, same_quantity
 
-__all__ = ["answer_grounded", "novel_segments", "MIN_NOVEL_SHARE"]
+__all__ = ["answer_grounded", "names_something", "novel_segments", "MIN_NOVEL_SHARE"]
 
 MIN_NOVEL_SHARE = 0.5
 MIN_CONSISTENT_COVERAGE = 0.3
+# Digits, measure and calendar characters, particles: what is left of "2004年" or "7名" once
+# figures are removed. An entity answer made only of these names nothing.
+_NON_NAME_RE = re.compile(r"[\d.%％的是了在为于和与及约共计有将月日年号时分秒点半第届名位个人家次项]")
 
 
 def _window(p: Passage, s: SentenceScore) -> str:
@@ -80,6 +85,8 @@ def answer_grounded(answer: str, info: QuestionInfo, passages: Sequence[Passage]
     segments = novel_segments(a_norm, q_norm)
     if not segments:
         return False, "回答只是重复了问题"
+    if info.answer_type == "entity" and not names_something(segments):
+        return False, "回答中只有时间或数字，没有问题所问的名称"
     holders = {s.passage for s in supported}
     around = [_window(passages[s.passage], s) for s in scores
               if s.passage not in holders and s.consistent and s.coverage >= MIN_CONSISTENT_COVERAGE]
@@ -89,6 +96,14 @@ def answer_grounded(answer: str, info: QuestionInfo, passages: Sequence[Passage]
     if share >= MIN_NOVEL_SHARE:
         return True, ""
     return False, "回答的内容不是出自符合问题条件的句子"
+
+
+def names_something(segments: Sequence[str]) -> bool:
+    """Whether the answer's novel segments hold more than dates, figures and particles."""
+    rest = "".join(segments)
+    for q in extract_quantities(rest):
+        rest = rest.replace(q.surface, "")
+    return bool(_NON_NAME_RE.sub("", rest))
 
 
 def novel_segments(answer: str, question: str) -> list[str]:
