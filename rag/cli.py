@@ -92,4 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m rag.cli`: run the imported module's main, whose COMMANDS the subcommand modules
+    # fill (this __main__ copy's COMMANDS stays empty).
+    from rag.cli import main as _main
+
+    sys.exit(_main())
