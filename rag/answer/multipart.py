@@ -11,7 +11,14 @@ Two shapes are split:
   inherits the subject of the first clause (``X安排了多少资金，建了多少座温室`` →
   ``X建了多少座温室``).
 
-``从多少下降到多少`` (one clause) is not split. A question that matches neither shape is
+* **Coordinated phrases** — ``A和B<rest>`` without 分别: when the words just before the
+  conjunction and just after it are parallel (same word classes: ``北京和上海``,
+  ``2021年和2022年``, ``时间和地点``, ``台北市市长和高雄市市长``), each gets the rest of the
+  question: ``2023年北京和上海高考出分时间`` → ``2023年北京高考出分时间`` + ``2023年上海高考出分时间``.
+  Not split: a conjunction inside a quoted title, and questions about A and B together
+  (之间, 关系, 合作, 一共, 相比…).
+
+``从多少下降到多少`` (one clause) is not split. A question that matches none of the shapes is
 returned as the only part.
 """
 
@@ -26,7 +33,7 @@ __all__ = ["split_question"]
 
 _ASK = re.compile(r"多少|几[^乎]|什么|哪|谁|何时|如何|怎样|怎么|为什么|是否")
 _CONJ = {"和", "与", "及", "以及", "、", "跟", "同"}
-_LEAD_TIME = re.compile(r"^(?:(?:19|20)\d{2}年(?:底|初|末)?|今年|去年|截至\S{1,12}?[，,]?|近\S{1,3}年)")
+_LEAD_TIME = re.compile(r"^(?:(?:19|20)\d{2}年(?:底|初|末|第?[一二三四1-4]季度|上半年|下半年|前三季度|全年)?|今年|去年|截至(?:19|20)\d{2}年(?:\d{1,2}月(?:\d{1,2}日)?|底|末|初)?[，,]?|截至[^，,]{1,12}[，,]|近\S{1,3}年)")
 _END_PUNCT = "？?。！!"
 
 
@@ -115,6 +122,50 @@ def _split_clauses(q: str) -> list[str]:
     return [_finish(p) for p in out]
 
 
+# Word classes for parallelism: numbers, names, content words; anything else by its own tag.
+_CLASS = {"m": "num", "q": "num", "t": "num", "ns": "name", "nr": "name", "nrt": "name", "nrfg": "name",
+          "nt": "name", "nz": "name", "j": "name", "eng": "name", "n": "word", "vn": "word", "v": "word",
+          "ng": "word", "an": "word", "a": "word", "z": "word", "l": "word", "i": "word", "nl": "word"}
+_TOGETHER = re.compile(r"之间|关系|合作|结对|携手|联合|共同|一起|一共|总共|合计|共计|相比|对比|比较|区别|差距|差别|相差|谁[更最]|哪个[更最]")
+_MAX_PARALLEL = 3
+
+
+def _tokens(q: str) -> list[tuple[str, str]]:
+    """jieba tokens with Latin+digit words cut apart (NBA2021 → NBA, 2021) and a one-character
+    administrative suffix joined to the name before it (青山 县 → 青山县)."""
+    out: list[tuple[str, str]] = []
+    for w, f in _posseg().cut(q):
+        if f == "eng" and re.search(r"[A-Za-z]\d|\d[A-Za-z]", w):
+            out += [(x, "m" if x[0].isdigit() else "eng") for x in re.findall(r"[A-Za-z]+|\d+", w)]
+        elif len(w) == 1 and w in "省市县区州镇乡村" and out and _CLASS.get(out[-1][1]) == "name":
+            out[-1] = (out[-1][0] + w, out[-1][1])
+        else:
+            out.append((w, f))
+    return out
+
+
+def _split_coordinated(q: str) -> list[str]:
+    toks = _tokens(q)
+    depth, conj = 0, -1
+    for i, (w, f) in enumerate(toks):
+        depth += w.count("《") + w.count("“") - w.count("》") - w.count("”")
+        if f == "c" and w in _CONJ and depth == 0 and 0 < i < len(toks) - 1:
+            conj = i
+            break
+    if conj < 0 or _TOGETHER.search("".join(w for w, _f in toks[conj + 1:])):
+        return []
+    cls = [_CLASS.get(f, f) for _w, f in toks]
+    for k in range(min(_MAX_PARALLEL, conj, len(toks) - conj - 1), 0, -1):
+        before, after = cls[conj - k:conj], cls[conj + 1:conj + 1 + k]
+        if before == after and all(c in ("num", "name", "word") for c in before):
+            head = "".join(w for w, _f in toks[:conj - k])
+            a = "".join(w for w, _f in toks[conj - k:conj])
+            b = "".join(w for w, _f in toks[conj + 1:conj + 1 + k])
+            rest = "".join(w for w, _f in toks[conj + 1 + k:])
+            return [_finish(head + a + rest), _finish(head + b + rest)]
+    return []
+
+
 def split_question(question: str) -> list[str]:
     """Sub-questions of a multi-part question (Simplified), or ``[question]``.
 
@@ -126,7 +177,7 @@ def split_question(question: str) -> list[str]:
         (normalised, stripped) question when it is not multi-part.
     """
     q = normalize((question or "").strip())
-    for splitter in (_split_distributive, _split_clauses):
+    for splitter in (_split_distributive, _split_clauses, _split_coordinated):
         parts = splitter(q)
         if len(parts) >= 2:
             return parts
