@@ -34,6 +34,10 @@ def test_multi_part_questions_are_split(question, parts):
     "青山县和白水镇一共投入了多少资金？",
     "《山和海》什么时候上映？",                     # a conjunction inside a title
     "青山县与白水镇是什么时候结对的？",             # 与 as a preposition
+    "青山县和白水镇都属于哪个市？",                 # one answer for both
+    "青山县、白水镇和红岩乡的人口",                 # lists of three are left alone
+    "青山公司于何年收购了白水公司的茶叶及饮料业务？",  # common nouns, the slot asked before them
+    "青山县组织了茶叶和蔬菜的展销会，地点在哪里？",
 ])
 def test_single_questions_are_not_split(question):
     assert split_question(question) == [question]

@@ -15,8 +15,9 @@ Two shapes are split:
   conjunction and just after it are parallel (same word classes: ``北京和上海``,
   ``2021年和2022年``, ``时间和地点``, ``台北市市长和高雄市市长``), each gets the rest of the
   question: ``2023年北京和上海高考出分时间`` → ``2023年北京高考出分时间`` + ``2023年上海高考出分时间``.
-  Not split: a conjunction inside a quoted title, and questions about A and B together
-  (之间, 关系, 合作, 一共, 相比…).
+  Common nouns are split only as the slot that ends the question (``时间和地点``); names and
+  numbers anywhere. Not split: a conjunction inside a quoted title, lists of three (、), and
+  questions about A and B together (都, 之间, 关系, 合作, 一共, 相比…).
 
 ``从多少下降到多少`` (one clause) is not split. A question that matches none of the shapes is
 returned as the only part.
@@ -31,7 +32,7 @@ from rag.text.normalize import normalize
 
 __all__ = ["split_question"]
 
-_ASK = re.compile(r"多少|几[^乎]|什么|哪|谁|何时|如何|怎样|怎么|为什么|是否")
+_ASK = re.compile(r"多少|几[^乎]|什么|哪|谁|何[时年地处种]|如何|怎样|怎么|为什么|是否")
 _CONJ = {"和", "与", "及", "以及", "、", "跟", "同"}
 _LEAD_TIME = re.compile(r"^(?:(?:19|20)\d{2}年(?:底|初|末|第?[一二三四1-4]季度|上半年|下半年|前三季度|全年)?|今年|去年|截至(?:19|20)\d{2}年(?:\d{1,2}月(?:\d{1,2}日)?|底|末|初)?[，,]?|截至[^，,]{1,12}[，,]|近\S{1,3}年)")
 _END_PUNCT = "？?。！!"
@@ -122,12 +123,14 @@ def _split_clauses(q: str) -> list[str]:
     return [_finish(p) for p in out]
 
 
-# Word classes for parallelism: numbers, names, content words; anything else by its own tag.
+# Word classes for parallelism: numbers, names, nouns, verbs, adjectives.
 _CLASS = {"m": "num", "q": "num", "t": "num", "ns": "name", "nr": "name", "nrt": "name", "nrfg": "name",
-          "nt": "name", "nz": "name", "j": "name", "eng": "name", "n": "word", "vn": "word", "v": "word",
-          "ng": "word", "an": "word", "a": "word", "z": "word", "l": "word", "i": "word", "nl": "word"}
-_TOGETHER = re.compile(r"之间|关系|合作|结对|携手|联合|共同|一起|一共|总共|合计|共计|相比|对比|比较|区别|差距|差别|相差|谁[更最]|哪个[更最]")
+          "nt": "name", "nz": "name", "j": "name", "eng": "name", "n": "noun", "vn": "noun", "ng": "noun",
+          "nl": "noun", "v": "verb", "vd": "verb", "a": "adj", "an": "adj", "z": "adj"}
+_TOGETHER = re.compile(r"之间|中间|关系|合作|结对|携手|联合|共同|一起|一共|总共|合计|共计|相比|对比|比较|区别|差距|差别|相差|"
+                       r"谁[更最]|哪个[更最]")
 _MAX_PARALLEL = 3
+_SHORT_TAIL = 8
 
 
 def _tokens(q: str) -> list[tuple[str, str]]:
@@ -152,16 +155,27 @@ def _split_coordinated(q: str) -> list[str]:
         if f == "c" and w in _CONJ and depth == 0 and 0 < i < len(toks) - 1:
             conj = i
             break
-    if conj < 0 or _TOGETHER.search("".join(w for w, _f in toks[conj + 1:])):
+    if conj < 0 or any(w == "、" for w, _f in toks[:conj]):  # lists of three or more: left alone
         return []
+    if _TOGETHER.search("".join(w for w, _f in toks[conj + 1:])) or any(w == "都" for w, _f in toks[conj + 1:]):
+        return []
+    asked_before = bool(_ASK.search("".join(w for w, _f in toks[:conj])))
     cls = [_CLASS.get(f, f) for _w, f in toks]
     for k in range(min(_MAX_PARALLEL, conj, len(toks) - conj - 1), 0, -1):
         before, after = cls[conj - k:conj], cls[conj + 1:conj + 1 + k]
-        if before == after and all(c in ("num", "name", "word") for c in before):
+        tail = toks[conj + 1 + k:]
+        rest = "".join(w for w, _f in tail)
+        # the asked slot ends the question: a few words, no verb but 是/有 (时间是什么时候, 冠军)
+        short = (len(rest.rstrip(_END_PUNCT)) <= _SHORT_TAIL and not asked_before
+                 and not any(f.startswith("v") and w not in ("是", "有") for w, f in tail))
+        # 主演和导演是谁: a noun and a verb-tagged noun are parallel when they end the question
+        same = before == after or (short and k == 1 and {before[0], after[0]} <= {"noun", "verb"})
+        # named or numbered items (北京和上海, 2021年和2022年) anywhere; common words only as the
+        # slot at the end of the question (时间和地点, 开始和结束时间是什么时候)
+        if same and (before[0] in ("name", "num") or short):
             head = "".join(w for w, _f in toks[:conj - k])
             a = "".join(w for w, _f in toks[conj - k:conj])
             b = "".join(w for w, _f in toks[conj + 1:conj + 1 + k])
-            rest = "".join(w for w, _f in toks[conj + 1 + k:])
             return [_finish(head + a + rest), _finish(head + b + rest)]
     return []
 
