@@ -15,6 +15,9 @@ from rag.answer.question import analyze_question
     ("青石县去年投入了多少资金？", "number"),
     ("青石县由哪一座城市对口帮扶？", "entity"),
     ("怎样才能提高茶叶的产量？", "text"),
+    ("青山茶博会在哪举行", "entity"),                          # an event verb at the end, but a place is asked
+    ("电影《山海》上映", "date"),                                # a bare event verb asks when
+    ("青山茶博会是在哪一年举办的？", "date"),
 ])
 def test_answer_type(question, atype):
     assert analyze_question(question).answer_type == atype

@@ -30,8 +30,9 @@ __all__ = ["QuestionInfo", "analyze_question", "is_generic_place", "name_spans",
            "year_parts", "YEAR_PART_RE"]
 
 _ADMIN = "省市县区州镇乡村旗盟"
-_DATE_RE = re.compile(r"什么时候|什么时间|何时|哪一?年|哪一?天|哪个月|几月|几号|哪日|何年|日期|时间|年份|多久以前"
-                      r"|(?:开售|上映|开播|发布|举办|举行|开幕|成立|下水|首飞|开通)(?:的)?(?:时间|日期)?[？?]?$")
+_DATE_RE = re.compile(r"什么时候|什么时间|何时|哪一?年|哪一?天|哪个月|几月|几号|哪日|何年|日期|时间|年份|多久以前")
+# An event verb ending the question (…上映？) asks when, unless a place or name is asked (在哪举行).
+_DATE_VERB_END_RE = re.compile(r"(?:开售|上映|开播|发布|举办|举行|开幕|成立|下水|首飞|开通)(?:的)?[？?]?$")
 _LIST_RE = re.compile(r"哪些|哪几|有什么|包括什么|包含什么|都有谁")
 _NUMBER_RE = re.compile(r"多少|几[个名人次家座项年万亿条所户岁倍天只辆台头亩吨元届枚位批期对种所支]|多[大高长远重久深宽]"
                         r"|百分之几|几成")
@@ -160,7 +161,7 @@ def year_parts(text: str) -> set[str]:
 def _answer_type(q: str) -> str:
     if _LIST_RE.search(q):
         return "list"
-    if _DATE_RE.search(q):
+    if _DATE_RE.search(q) or (_DATE_VERB_END_RE.search(q) and not _ENTITY_ASK_RE.search(q)):
         return "date"
     number = [m.end() for m in _NUMBER_RE.finditer(q)]
     asked = [m.end() for m in _ENTITY_ASK_RE.finditer(q)]
