@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import re
 
-from rag.answer.question import _posseg
+from rag.answer.question import YEAR_PART_RE, _posseg
 from rag.text.normalize import normalize
 
 __all__ = ["split_question"]
 
 _ASK = re.compile(r"多少|几[^乎]|什么|哪|谁|何[时年地处种]|如何|怎样|怎么|为什么|是否")
 _CONJ = {"和", "与", "及", "以及", "、", "跟", "同"}
-_LEAD_TIME = re.compile(r"^(?:(?:19|20)\d{2}年(?:底|初|末|第?[一二三四1-4]季度|上半年|下半年|前三季度|全年)?|今年|去年|截至(?:19|20)\d{2}年(?:\d{1,2}月(?:\d{1,2}日)?|底|末|初)?[，,]?|截至[^，,]{1,12}[，,]|近\S{1,3}年)")
+_LEAD_TIME = re.compile(r"^(?:(?:19|20)\d{2}年(?:底|初|末|" + YEAR_PART_RE.pattern + r")?|今年|去年"
+                        r"|截至(?:19|20)\d{2}年(?:\d{1,2}月(?:\d{1,2}日)?|底|末|初)?[，,]?|截至[^，,]{1,12}[，,]|近\S{1,3}年)")
 _END_PUNCT = "？?。！!"
 
 
