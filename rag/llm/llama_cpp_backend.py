@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from rag.llm.base import LLMBackend, LLMError, _StatsBuilder
+from rag.llm.cpu_backend import ensure_cpu_backend
 from rag.llm.gguf import ensure_gguf
 
 
@@ -58,7 +59,8 @@ def _make_formatter(llm: Any) -> Any:
                                stop_token_ids=[eos_id])
 
 
-def load_shared(path: Path, *, n_ctx: int, n_threads: int, n_batch: int) -> _SharedModel:
+def load_shared(path: Path, *, n_ctx: int, n_threads: int, n_batch: int,
+                cpu_variant: str = "auto") -> _SharedModel:
     """Load ``path`` once per process (keyed by path) and return the shared entry.
 
     Args:
@@ -66,6 +68,7 @@ def load_shared(path: Path, *, n_ctx: int, n_threads: int, n_batch: int) -> _Sha
         n_ctx: context window in tokens.
         n_threads: CPU threads for decode and prompt processing (0 = all cores).
         n_batch: prompt-processing batch size.
+        cpu_variant: llama.cpp CPU backend variant (``auto`` = best for this CPU, never AMX).
 
     Returns:
         The shared model entry; a different set of parameters for the same path
@@ -88,6 +91,7 @@ def load_shared(path: Path, *, n_ctx: int, n_threads: int, n_batch: int) -> _Sha
                 "未安装 llama-cpp-python，无法使用 llama_cpp 后端。请运行 "
                 "`pip install llama-cpp-python==0.3.36`（需编译约 5 分钟），或改用其他后端（--backend）"
             ) from exc
+        ensure_cpu_backend(cpu_variant)
         try:
             llm = Llama(model_path=key, n_ctx=params[0], n_threads=threads, n_threads_batch=threads,
                         n_batch=params[2], verbose=False)
@@ -147,6 +151,7 @@ class LlamaCppBackend(LLMBackend):
         self.n_ctx = int(section.get("n_ctx", 4096))
         self.n_threads = int(section.get("n_threads", 0))
         self.n_batch = int(section.get("n_batch", 512))
+        self.cpu_variant = str(section.get("cpu_variant") or "auto")
         self._config = config
         self._path = Path(model_path) if model_path else None
         self._entry: _SharedModel | None = None
@@ -166,7 +171,7 @@ class LlamaCppBackend(LLMBackend):
         """Load (or attach to) the shared model now instead of on first use."""
         if self._entry is None:
             self._entry = load_shared(self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                      n_batch=self.n_batch)
+                                      n_batch=self.n_batch, cpu_variant=self.cpu_variant)
         return self
 
     def count_tokens(self, text: str) -> int:
