@@ -51,7 +51,9 @@ _TIME_ANCHORED_RE = re.compile(rf"^(?:{_TIME_CORE}){_TIME_SUFFIX}?$")
 _TIME_RE = re.compile(rf"(?P<core>{_TIME_CORE})(?P<suffix>(?:以来|之前|以前|之后|以后|底|初)?)")
 _LEADING_TIME_RE = re.compile(rf"^(?P<t>(?:{_TIME_CORE}){_TIME_SUFFIX}?)(?P<rest>.*)$")
 _TIME_DE_RE = re.compile(rf"^(?P<lead>(?:{_LEAD}\s*){{0,2}})(?P<t>(?:{_TIME_CORE}){_TIME_SUFFIX}?)的")
-_PAIR_RE = re.compile(r"^(?P<a>.+?)(?P<c>" + "|".join(c for c in CONNECTORS if c not in ("到", "在")) + r")(?P<b>.+)$")
+_GIVING = "|".join(c for c in CONNECTORS if c not in ("到", "在"))  # 对/向/给/为/帮扶…, not 到/在
+_PAIR_RE = re.compile(rf"^(?P<a>.+?)(?P<c>{_GIVING})(?P<b>.+)$")
+_RECIPIENT_RE = re.compile(rf"^(?:{_GIVING})(?P<b>.+)$")
 _MARKER_RE = re.compile(r"\[\d+(?:[,，、\-–]\s*\d+)*\]")
 _REWRITE_SYSTEM = ("你负责把用户在多轮对话中的追问改写成一个完整、独立、可以单独检索的问题。"
                    "只输出改写后的问题本身，不要回答问题，不要解释。")
@@ -115,7 +117,7 @@ def standalone_questions(questions: Sequence[str], *, entities: Iterable[str] | 
     """
     book = _places(places, entities)
     out: list[str] = []
-    for i, q in enumerate(questions):
+    for q in questions:
         q = (q or "").strip()
         j = next((k for k in range(len(out) - 1, -1, -1) if out[k]), None)
         answer = str(answers[j]) if answers is not None and j is not None and j < len(answers) else ""
@@ -176,7 +178,7 @@ def _elliptical_focus(q: str, prev: str, answer: str, places: Places) -> _Focus 
     if pair and _is_name(pair.group("a"), places) and _is_name(pair.group("b"), places):
         focus.donor, focus.recipient = pair.group("a"), pair.group("b")
         return focus
-    lone = re.match("^(?:" + "|".join(c for c in CONNECTORS if c not in ("到", "在")) + ")(?P<b>.+)$", x)
+    lone = _RECIPIENT_RE.match(x)
     if lone and _is_name(lone.group("b"), places):
         focus.recipient = lone.group("b")
         return focus

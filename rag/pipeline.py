@@ -130,13 +130,17 @@ class Pipeline:
         turns = [t for t in turns if not (limit > 0 and len(t[0]) > limit)]  # never answerable, not context
         if not any(t[0].strip() for t in turns):
             return q
-        from rag.chat import rewrite_followup
+        from rag.chat import Places, rewrite_followup
 
         try:
-            places = self.regions(wait=False)
+            store = self.regions(wait=False)
         except Exception:  # no index yet: the rules work without the gazetteer
-            places = None
-        out = rewrite_followup(q, turns, places=places, llm=llm)
+            store = None
+        with self._lock:  # the alias table is built once per gazetteer
+            cached = self.__dict__.get("_places")
+            if cached is None or cached[0] is not store:
+                cached = self._places = (store, Places(store))
+        out = rewrite_followup(q, turns, places=cached[1], llm=llm)
         return out if out.strip() and not (limit > 0 and len(out) > limit) else q
 
     def regions(self, *, wait: bool = True):

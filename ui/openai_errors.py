@@ -69,6 +69,8 @@ def validation_failure(exc: RequestValidationError) -> APIFailure:
         return APIFailure(400, f"请求体不是合法的 JSON（{where}）：请检查括号、引号和逗号。", code="invalid_json")
     if kind in ("model_attributes_type", "dict_type", "model_type") and not param:
         return APIFailure(400, "请求体必须是一个 JSON 对象（含 model 与 messages）。", code="invalid_body")
+    if kind == "missing" and not param:
+        return APIFailure(400, "请求体为空：请发送一个 JSON 对象（含 model 与 messages）。", code="invalid_body")
     if kind == "missing":
         return APIFailure(400, f"缺少参数 {param}。", param=param, code="missing_parameter")
     msg = str(first.get("msg", "格式不对"))

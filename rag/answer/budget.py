@@ -87,10 +87,10 @@ def fit_evidence(question: str, passages: Sequence[Passage], count: CountFn, bud
             shown.pop()
             dropped += 1
         else:
-            text = last.evidence or last.text
-            if len(text) <= _MIN_EVIDENCE:
+            text = (last.evidence or last.text).rstrip("…")
+            cut = len(text) * 2 // 3
+            if cut < _MIN_EVIDENCE:
                 break
-            cut = max(_MIN_EVIDENCE, len(text) * 2 // 3)
             shown[-1] = replace(last, evidence=text[:cut].rstrip() + "…")
         trimmed = True
         tokens = count(build_messages(question, shown))
