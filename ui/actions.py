@@ -49,10 +49,15 @@ def parse_filters(sources: Sequence[str] | None = None, date_from: str | None = 
     :func:`rag.validate.check_filters`.
 
     Raises:
-        rag.validate.InputError: a date that is not a real ``YYYY[-MM[-DD]]`` day, or
-            ``date_from`` after ``date_to``.
+        UserError: a date that is not a real ``YYYY[-MM[-DD]]`` day, or ``date_from`` after
+            ``date_to`` (``param`` names the field).
     """
-    return check_filters(sources, date_from, date_to)
+    try:
+        return check_filters(sources, date_from, date_to)
+    except UserError:
+        raise
+    except InputError as exc:
+        raise UserError(str(exc), exc.param) from None
 
 
 # -- uploads ------------------------------------------------------------------------------------
