@@ -16,6 +16,8 @@ from rag.validate import (QuestionError, check_k, check_max_tokens, check_questi
 
 __all__ = ["Pipeline", "QuestionError", "check_question"]
 
+SYNC_REGIONS_DOCS = 50  # Pipeline.regions(wait=False) analyses an index this small at once
+
 if TYPE_CHECKING:
     from rag.types import Answer
 
@@ -109,7 +111,9 @@ class Pipeline:
     def _check_k(self, k: int | None, *, search: bool = False) -> int | None:
         r = self.config["retrieval"]
         limit = int(r.get("max_k") or 20)
-        return check_k(k, limit=max(limit, int(r["candidates"])) if search else limit)
+        if search and int(r["candidates"]) > limit:
+            return check_k(k, limit=int(r["candidates"]), setting="retrieval.candidates")
+        return check_k(k, limit=limit)
 
     def standalone_question(self, question: str, history: Sequence[tuple[str, str]], *, llm=None) -> str:
         """A follow-up rewritten into a complete question (:func:`rag.chat.rewrite_followup`),
@@ -149,8 +153,8 @@ class Pipeline:
         Args:
             wait: bring it up to date now (analysing new documents can take minutes on a large
                 corpus). False: return at once — the stored gazetteer even when stale, None when
-                there is none yet — and update it in a background thread (a small index of at
-                most 50 documents is analysed at once).
+                there is none yet — and update it in a background thread (an index of at
+                most ``SYNC_REGIONS_DOCS`` documents is analysed at once).
         """
         from rag.regions import load_regions, regions_stale, update_regions
 
@@ -160,17 +164,23 @@ class Pipeline:
             cached = self.__dict__.get("_regions")
             if cached and cached[0] == key:
                 return cached[1]
-        if wait or not regions_stale(index) or len(index.docs()) <= 50:
+        if wait or len(index.docs()) <= SYNC_REGIONS_DOCS or not regions_stale(index):
             store = update_regions(index)
             with self._lock:
                 self._regions = (key, store)
             return store
         with self._lock:
+            stale = self.__dict__.get("_regions_stale")
+            if stale and stale[0] == key:
+                return stale[1]
             if self.__dict__.get("_regions_updating") != key:
                 self._regions_updating = key
                 threading.Thread(target=self._update_regions, args=(index, key), daemon=True,
                                  name="shanhai-regions").start()
-        return load_regions(index.path)
+        store = load_regions(index.path)
+        with self._lock:
+            self._regions_stale = (key, store)
+        return store
 
     def _update_regions(self, index: Index, key: tuple) -> None:
         from rag.regions import update_regions

@@ -85,7 +85,8 @@ def _integer(value: Any, name: str, param: str) -> int | None:
     return value
 
 
-def check_k(value: Any, *, limit: int, param: str = "k", zero_is_default: bool = False) -> int | None:
+def check_k(value: Any, *, limit: int, param: str = "k", zero_is_default: bool = False,
+            setting: str = "retrieval.max_k") -> int | None:
     """Passages shown to the model: an integer in ``1..limit`` (None = the configured default).
 
     Args:
@@ -93,6 +94,7 @@ def check_k(value: Any, *, limit: int, param: str = "k", zero_is_default: bool =
         limit: largest accepted value (``retrieval.max_k``).
         param: field name for the error.
         zero_is_default: treat 0 as "use the default" (the gradio API's convention).
+        setting: the config key named in the message as the source of ``limit``.
 
     Raises:
         InputError: not an integer or out of range.
@@ -101,7 +103,7 @@ def check_k(value: Any, *, limit: int, param: str = "k", zero_is_default: bool =
     if k is None or (zero_is_default and k == 0):
         return None
     if not 1 <= k <= limit:
-        raise InputError(f"段落数 k 必须在 1 到 {limit} 之间，收到 {k}（上限见配置项 retrieval.max_k）。", param)
+        raise InputError(f"段落数 k 必须在 1 到 {limit} 之间，收到 {k}（上限见配置项 {setting}）。", param)
     return k
 
 

@@ -108,3 +108,25 @@ def test_llama_cpp_answers_the_rewritten_follow_up_like_the_direct_question(pipe
     assert "5200万元" in via_chat.answer and "5200万元" in direct.answer
     assert set(FIGURE_RE.findall(via_chat.answer)) == set(FIGURE_RE.findall(direct.answer))
     assert cited(via_chat) == cited(direct)
+
+
+def test_a_large_index_rewrites_at_once_while_its_gazetteer_is_built_in_the_background(seed_pipeline, tmp_path,
+                                                                                       monkeypatch):
+    import time
+
+    import rag.pipeline as pipeline_module
+    from rag.pipeline import Pipeline
+
+    shutil.copytree(seed_pipeline.index_dir, tmp_path / "index")
+    (tmp_path / "index" / "regions.json").unlink(missing_ok=True)
+    fresh = Pipeline(seed_pipeline.config.with_overrides({"index_dir": str(tmp_path / "index")}))
+    monkeypatch.setattr(pipeline_module, "SYNC_REGIONS_DOCS", 0)  # as if the index were large
+    assert fresh.regions(wait=False) is None  # no gazetteer yet: the rules go on without it
+    assert fresh.standalone_question("那天津市和平区对靖远县呢？", [(FUNDS, "")]) == "天津市和平区向靖远县投入多少资金？"
+    deadline = time.monotonic() + 60
+    while fresh.regions(wait=False) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    store = fresh.regions(wait=False)
+    assert store is not None and store.find("沿河县") is not None
+    assert (tmp_path / "index" / "regions.json").is_file()
+    assert fresh.standalone_question("那苏州呢？", [(FUNDS, "")]) == "苏州向沿河投入多少资金？"

@@ -58,7 +58,7 @@ def build_api(ctx: UIContext) -> None:
         """
         try:
             k = check_k(k, limit=max(ctx.max_k, int(ctx.config.get("retrieval.candidates") or 50)),
-                        zero_is_default=True)
+                        zero_is_default=True, setting="retrieval.candidates")
             return [h.to_json() for h in pipe.search(question, k)]
         except Exception as exc:
             raise _fail(exc) from exc
