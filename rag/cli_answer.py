@@ -25,6 +25,8 @@ def add_parser(sub, common) -> None:
     p.add_argument("--source", action="append", help="只用某来源的文章（可重复）")
     p.add_argument("--date-from", help="起始日期 YYYY-MM-DD")
     p.add_argument("--date-to", help="截止日期 YYYY-MM-DD")
+    p.add_argument("--previous", action="append", default=[], metavar="QUESTION",
+                   help="同一对话中之前问过的问题（可重复，按先后顺序）：追问会先改写成完整的问题")
 
 
 def mark_spans(text: str, spans: Sequence[Sequence[int]], *, open_mark: str = OPEN_MARK,
@@ -87,21 +89,25 @@ def format_timings(answer: Answer) -> str:
 
 @command("ask")
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
-    from rag.pipeline import Pipeline, check_question
-    from rag.retrieve import Filters
+    from rag.pipeline import Pipeline
+    from rag.validate import check_filters
 
-    check_question(args.question)
-    filters = None
-    if args.source or args.date_from or args.date_to:
-        filters = Filters(sources=args.source, date_from=args.date_from, date_to=args.date_to)
     pipe = Pipeline(config)
+    question = pipe.check_question(args.question)
+    filters = check_filters(args.source, args.date_from, args.date_to)
+    if args.previous:
+        question = pipe.standalone_question(question, [(q, "") for q in args.previous])
+    rewritten = question if question != args.question.strip() else None
     if args.json:
-        answer = pipe.ask(args.question, backend=args.backend, k=args.k, filters=filters)
+        answer = pipe.ask(question, backend=args.backend, k=args.k, filters=filters)
+        answer.rewritten_question = rewritten
         print_json(answer.to_json())
         return 0
+    if rewritten:
+        print(f"（已理解为：{rewritten}）")
     streamed: list[str] = []
     answer: Answer | None = None
-    for event in pipe.ask_stream(args.question, backend=args.backend, k=args.k, filters=filters):
+    for event in pipe.ask_stream(question, backend=args.backend, k=args.k, filters=filters):
         if event["type"] == "token":
             streamed.append(event["text"])
             sys.stdout.write(event["text"])

@@ -136,12 +136,10 @@ def cmd_remove(args: argparse.Namespace, config: Config) -> int:
 @command("search")
 def cmd_search(args: argparse.Namespace, config: Config) -> int:
     from rag.pipeline import Pipeline
-    from rag.retrieve import Filters
+    from rag.validate import check_filters
 
-    filters = None
-    if args.source or args.date_from or args.date_to:
-        filters = Filters(sources=args.source, date_from=args.date_from, date_to=args.date_to)
-    hits = Pipeline(config).search(args.question, args.k, filters=filters)
+    hits = Pipeline(config).search(args.question, args.k, filters=check_filters(args.source, args.date_from,
+                                                                                args.date_to))
     if args.json:
         print_json([h.to_json() for h in hits])
         return 0

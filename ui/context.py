@@ -60,6 +60,11 @@ class UIContext:
         return int(self.config.get("retrieval.top_k") or 5)
 
     @property
+    def max_k(self) -> int:
+        """Largest ``k`` a request may ask for (``retrieval.max_k``)."""
+        return int(self.config.get("retrieval.max_k") or 20)
+
+    @property
     def max_upload_mb(self) -> float:
         return float(self.config.get("ui.max_upload_mb") or 10)
 

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Sequence
 
+from rag.answer.budget import MARGIN, context_window, fit_evidence, prompt_budget, token_counter
 from rag.answer.conflicts import origin, other_source_figures
 from rag.answer.evidence import EvidenceConfig, render_evidence, select_evidence
 from rag.answer.extractive import EXTRACTIVE, extractive_answer
@@ -37,6 +38,7 @@ from rag.answer.verify import complete_units, verify_answer
 from rag.eval.metrics_answer import CITATION_MARKERS_RE, is_refusal
 from rag.eval.metrics_citation import parse_markers
 from rag.types import Answer, Citation, Hit
+from rag.validate import check_question, max_question_chars
 
 __all__ = ["Answerer", "SearchFn"]
 
@@ -57,6 +59,8 @@ class _Part:
     checks: dict = field(default_factory=dict)
     support_spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     best_dense: float | None = None
+    max_tokens: int = 0
+    prompt_fit: dict | None = None
 
 
 class Answerer:
@@ -84,6 +88,7 @@ class Answerer:
         self.max_tokens = int(a.get("max_tokens", 200))
         self.temperature = float(a.get("temperature", 0.0))
         self.split_parts = bool(a.get("split_questions", True))
+        self.max_question_chars = max_question_chars(config)
         self.evidence = EvidenceConfig(
             per_passage_chars=int(a.get("evidence_chars", 220)),
             total_chars=int(a.get("evidence_total_chars", 520)),
@@ -104,17 +109,20 @@ class Answerer:
 
     # -- public API ----------------------------------------------------------------------------
     def answer(self, question: str, *, k: int | None = None, filters: Any = None,
-               passages: Sequence[str | Hit] | None = None) -> Answer:
+               passages: Sequence[str | Hit] | None = None, max_tokens: int | None = None,
+               temperature: float | None = None) -> Answer:
         """Answer ``question`` (see :meth:`stream`) and return only the final :class:`Answer`."""
         final = None
-        for event in self.stream(question, k=k, filters=filters, passages=passages):
+        for event in self.stream(question, k=k, filters=filters, passages=passages, max_tokens=max_tokens,
+                                 temperature=temperature):
             if event["type"] == "answer":
                 final = event["answer"]
         assert final is not None
         return final
 
     def stream(self, question: str, *, k: int | None = None, filters: Any = None,
-               passages: Sequence[str | Hit] | None = None) -> Iterator[dict]:
+               passages: Sequence[str | Hit] | None = None, max_tokens: int | None = None,
+               temperature: float | None = None) -> Iterator[dict]:
         """Answer ``question``, yielding events as they happen.
 
         Args:
@@ -122,25 +130,28 @@ class Answerer:
             k: passages shown to the model at most (default ``retrieval.top_k``).
             filters: retrieval filters (``rag.retrieve.Filters``), passed to ``search``.
             passages: answer from these passages (strings or hits) instead of retrieving.
+            max_tokens: tokens generated per (sub-)question (default ``answer.max_tokens``); the
+                evidence is trimmed so that prompt + answer fit the model's context window.
+            temperature: sampling temperature (default ``answer.temperature``).
 
         Yields:
             ``{"type": "passages", "passages": [...]}`` once, ``{"type": "token", "text": str}``
             while generating, and finally ``{"type": "answer", "answer": Answer}``.
 
         Raises:
-            rag.pipeline.QuestionError: empty question.
+            rag.validate.QuestionError: empty or too long question.
             rag.llm.LLMError: the backend failed (model missing, endpoint down, timeout).
         """
-        from rag.pipeline import check_question
-
         started = time.perf_counter()
-        q = check_question(question)
+        q = check_question(question, self.max_question_chars)
+        gen = {"max_tokens": int(max_tokens or self.max_tokens),
+               "temperature": self.temperature if temperature is None else float(temperature)}
         k = int(k or self.evidence.max_passages)
         parts_q = split_question(q) if self.split_parts else [q]
         parts = self._retrieve(parts_q, k, filters, passages)
         t_retrieve = time.perf_counter() - started
         for part in parts:
-            self._prepare(part, k, given=passages is not None)
+            self._prepare(part, k, given=passages is not None, max_tokens=gen["max_tokens"])
         shown = self._number(parts)
         yield {"type": "passages", "passages": [p.to_json() for p in shown]}
         timing: dict[str, float] = {"retrieve": round(t_retrieve, 4)}
@@ -148,7 +159,7 @@ class Answerer:
         for i, part in enumerate(parts):
             if i:
                 yield {"type": "token", "text": "\n"}
-            for delta in self._generate(part, stats, multi=len(parts) > 1):
+            for delta in self._generate(part, stats, multi=len(parts) > 1, temperature=gen["temperature"]):
                 if "first_token" not in timing:
                     timing["first_token"] = round(time.perf_counter() - started, 4)
                 yield {"type": "token", "text": delta}
@@ -173,7 +184,7 @@ class Answerer:
             parts.append(_Part(pq, analyze_question(pq), cands))
         return parts
 
-    def _prepare(self, part: _Part, k: int, *, given: bool) -> None:
+    def _prepare(self, part: _Part, k: int, *, given: bool, max_tokens: int) -> None:
         if not part.candidates:
             part.refused_reason = "索引中没有检索到任何段落"
             return
@@ -189,6 +200,28 @@ class Answerer:
         cfg = EvidenceConfig(self.evidence.per_passage_chars, self.evidence.total_chars,
                              self.evidence.neighbours, k)
         part.shown = select_evidence(part.info, part.candidates, part.support.scores, cfg)
+        part.max_tokens = max_tokens
+        if self.backend_name != EXTRACTIVE and part.shown:
+            self._fit_prompt(part)
+
+    def _fit_prompt(self, part: _Part) -> None:
+        """Trim the evidence so that prompt + ``max_tokens`` fit the model's context window."""
+        llm = self.llm
+        n_ctx = context_window(llm)
+        if n_ctx is None:  # e.g. a remote endpoint: its server enforces its own limit
+            return
+        fit = fit_evidence(part.info.norm, part.shown, token_counter(llm), prompt_budget(n_ctx, part.max_tokens))
+        part.shown = fit.passages
+        if fit.trimmed:
+            part.prompt_fit = {"question": part.question, **fit.to_json()}
+        room = n_ctx - fit.tokens - MARGIN
+        if room < part.max_tokens:  # even one short passage does not fit: shorten the answer instead
+            from rag.llm import LLMError
+
+            if room < 16:
+                raise LLMError(f"上下文窗口太小：问题和说明已占 {fit.tokens} 个 token，n_ctx={n_ctx} 放不下回答。"
+                               "请调大 llm.llama_cpp.n_ctx。")
+            part.max_tokens = room
 
     @staticmethod
     def _number(parts: list[_Part]) -> list[Passage]:
@@ -206,7 +239,7 @@ class Answerer:
                 part.local_to_global[local] = index[p.key]
         return shown
 
-    def _generate(self, part: _Part, stats: dict, *, multi: bool) -> Iterator[str]:
+    def _generate(self, part: _Part, stats: dict, *, multi: bool, temperature: float) -> Iterator[str]:
         if part.refused_reason:
             part.refused = True
             part.text = refusal_text(part.refused_reason, part.question if multi else "")
@@ -226,7 +259,7 @@ class Answerer:
             llm = self.llm
             pieces: list[str] = []
             messages = build_messages(part.info.norm, local)
-            for delta in llm.stream(messages, max_tokens=self.max_tokens, temperature=self.temperature):
+            for delta in llm.stream(messages, max_tokens=part.max_tokens or self.max_tokens, temperature=temperature):
                 pieces.append(delta)
                 out = remap.feed(delta)
                 if out:
@@ -349,6 +382,7 @@ def _merge_checks(parts: list[_Part]) -> dict:
         "no_citation": any(p.checks.get("no_citation", False) for p in answered),
         "discarded_answers": [{"question": p.question, **p.checks["discarded_answer"]}
                               for p in parts if "discarded_answer" in p.checks],
+        "prompt_trimmed": [p.prompt_fit for p in parts if p.prompt_fit],
         "support": [{"question": p.question, "supported": bool(p.support and p.support.supported),
                      "refused": p.refused, "reason": p.refused_reason,
                      "best_dense": None if p.best_dense is None else round(p.best_dense, 4)} for p in parts],

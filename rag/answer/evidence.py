@@ -170,6 +170,8 @@ def select_evidence(info: QuestionInfo, passages: Sequence[Passage], scores: Seq
         if total >= cfg.total_chars - 24:
             break
     if cfg.neighbours > 0:
+        # a neighbour that gives to another recipient (support.target_ok) would distract, not inform
+        off = {(s.passage, s.start) for s in scores if not s.target_ok}
         for s in primary:
             p = passages[s.passage]
             sents = sentences_of(p)
@@ -180,7 +182,7 @@ def select_evidence(info: QuestionInfo, passages: Sequence[Passage], scores: Seq
                 if not 0 <= j < len(sents):
                     continue
                 a, b = sents[j]
-                if any(x <= a < y for x, y in chosen[s.passage]):
+                if any(x <= a < y for x, y in chosen[s.passage]) or (s.passage, a) in off:
                     continue
                 size = b - a
                 if used[s.passage] + size > cfg.per_passage_chars or total + size > cfg.total_chars:
