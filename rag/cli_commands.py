@@ -137,6 +137,7 @@ def cmd_remove(args: argparse.Namespace, config: Config) -> int:
 def cmd_search(args: argparse.Namespace, config: Config) -> int:
     from rag.pipeline import Pipeline
     from rag.retrieve import Filters
+    from rag.text.injection import INJECTION_LABEL
 
     filters = None
     if args.source or args.date_from or args.date_to:
@@ -150,7 +151,8 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
     for rank, hit in enumerate(hits, 1):
         snippet = hit.chunk.text.replace("\n", " ")
         snippet = snippet if len(snippet) <= 120 else snippet[:120] + "…"
-        print(f"{rank}. [{hit.chunk.doc_id}] {hit.doc.date or '日期不详'}  得分 {hit.score:.4f}  {hit.doc.title}")
+        flag = f"  {INJECTION_LABEL}" if hit.chunk.flagged else ""
+        print(f"{rank}. [{hit.chunk.doc_id}] {hit.doc.date or '日期不详'}  得分 {hit.score:.4f}  {hit.doc.title}{flag}")
         print(f"   {snippet}")
     return 0
 

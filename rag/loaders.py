@@ -19,6 +19,7 @@ from typing import IO, Any, Iterator, Sequence
 
 from rag.text.clean import clean_text
 from rag.text.encoding import DecodeError, decode_bytes
+from rag.text.injection import INJECTION_FLAG, injected_spans
 from rag.text.markup import html_to_text, markdown_to_text
 from rag.text.meta import extract_meta
 from rag.text.normalize import detect_script, normalize
@@ -230,7 +231,8 @@ def build_document(raw: RawDocument) -> Document:
         form (same length), ``raw_offsets`` the map into ``raw``, ``content_hash`` the
         sha256 of the raw text, and flags such as ``pinyin_removed``,
         ``mojibake_removed``, ``mojibake_repaired``, ``traditional``, ``mixed_script``,
-        ``lossy_decoding``, ``empty_after_cleaning``.
+        ``lossy_decoding``, ``empty_after_cleaning``, ``injection`` (text addressing the
+        answering model, spans in ``injected``: see ``rag.text.injection``).
     """
     cleaned = clean_text(raw.raw)
     meta = extract_meta(raw.raw, cleaned.text, raw.meta)
@@ -245,6 +247,9 @@ def build_document(raw: RawDocument) -> Document:
         flags.append("lossy_decoding")
     if not text.strip():
         flags.append("empty_after_cleaning")
+    injected = injected_spans(text)
+    if injected:
+        flags.append(INJECTION_FLAG)
     return Document(
         doc_id=raw.doc_id,
         title=meta["title"] or raw.doc_id,
@@ -260,4 +265,5 @@ def build_document(raw: RawDocument) -> Document:
         encoding=raw.encoding,
         script=script,
         flags=flags,
+        injected=injected,
     )
