@@ -205,6 +205,12 @@ class Store:
             r = self.conn.execute("SELECT content_hash, params_key FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
         return None if r is None else (r[0], r[1])
 
+    def doc_versions(self) -> dict[str, tuple[str, str]]:
+        """{doc_id: (content_hash, params_key)} of every document."""
+        with self._lock:
+            rows = self.conn.execute("SELECT doc_id, content_hash, params_key FROM docs").fetchall()
+        return {d: (h or "", k or "") for d, h, k in rows}
+
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
         """{chunk_id: Chunk} for the ids that exist (batched ``IN`` queries)."""
         ids = list(dict.fromkeys(chunk_ids))

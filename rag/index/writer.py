@@ -24,7 +24,7 @@ from rag.index.generation import GenerationBuilder
 from rag.index.manifest import (
     GEN_PREFIX, STORE, TMP_PREFIX, VECTORS, IndexCorruptError, IndexDiskFullError, IndexLockedError,
     IndexNotFoundError, check_compatible, check_files, describe_files, fsync_path, fsync_tree, gen_name,
-    is_disk_full, live_manifest, read_manifest, write_generation_copy, write_manifest,
+    is_disk_full, live_manifest, read_manifest, tree_size, write_generation_copy, write_manifest,
 )
 from rag.index.store import Store, params_key
 from rag.text.tokenize import TOKENIZER_VERSION, word_tokens
@@ -92,6 +92,8 @@ class IndexWriter(GenerationBuilder):
         self._store: Store | None = None
         self._tmp: Path | None = None
         self._reuse_derived = True
+        #: (name, bytes) of crash leftovers removed when this writer started
+        self.cleaned: list[tuple[str, int]] = []
         try:
             self._base = self._read_base(rebuild)
             self._cleanup_stale()
@@ -133,6 +135,7 @@ class IndexWriter(GenerationBuilder):
             # without a readable manifest nothing is known to be stale: keep every generation
             stale_gen = keep is not None and p.name.startswith(GEN_PREFIX) and p.name not in keep
             if p.is_dir() and (p.name.startswith(TMP_PREFIX) or stale_gen):
+                self.cleaned.append((p.name, tree_size(p)))
                 shutil.rmtree(p, ignore_errors=True)
             elif p.name.startswith(".manifest.json.") and p.name.endswith(".tmp"):
                 p.unlink(missing_ok=True)
@@ -191,9 +194,22 @@ class IndexWriter(GenerationBuilder):
         found = self._session().doc_hash(doc_id)
         if found is None:
             return False
-        if content_hash is None:
-            return True
-        return found[0] == content_hash and (self._chunk_key is None or found[1] == self._chunk_key)
+        return True if content_hash is None else self.is_current(found, content_hash)
+
+    def stored_versions(self) -> dict[str, tuple[str, str]]:
+        """{doc_id: (content_hash, chunking key)} of every stored document: a snapshot the
+        ingester's reader thread checks instead of querying the working copy."""
+        return self._session().doc_versions()
+
+    def is_current(self, version: tuple[str, str] | None, content_hash: str) -> bool:
+        """Whether a stored ``version`` (from :meth:`stored_versions`) is this content under the
+        current chunk settings (what :meth:`has_doc` answers)."""
+        return version is not None and version[0] == content_hash and (
+            self._chunk_key is None or version[1] == self._chunk_key)
+
+    def version_for(self, content_hash: str) -> tuple[str, str]:
+        """The version :meth:`stored_versions` lists for a document added now with this content."""
+        return content_hash, self._store_key
 
     def cached_vectors(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
         """Embedding cache: {text_hash: vector} for chunk texts already embedded (sha256 of the text)."""
