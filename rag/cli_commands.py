@@ -57,6 +57,11 @@ def _progress_bar(desc: str):
     bar = tqdm(desc=desc, unit="篇", file=sys.stderr, dynamic_ncols=True)
 
     def update(done: int, total: int | None, message: str) -> None:
+        from rag.ingest import NOTE
+
+        if message.startswith(NOTE):  # an event (where a resumed run continues): its own line
+            bar.write(message[len(NOTE):], file=sys.stderr)
+            return
         if total is not None and bar.total != total:
             bar.total = total
         bar.n = done
