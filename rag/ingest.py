@@ -30,6 +30,7 @@ that stage for Ray workers while the writer stays here.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -42,8 +43,9 @@ from rag.index.folder import IndexWriter
 from rag.index.journal import VectorJournal
 from rag.ingest_report import IngestReport, cleaned_note
 from rag.ingest_stages import Prepared, WorkItem, chunk_params_of, embed_texts, prepare_document, text_hash, where
-from rag.loaders import Skipped, discover, read_raw
+from rag.loaders import Skipped, decoding_warning, discover, read_raw
 from rag.prefetch import ReadAhead
+from rag.text.encoding import DEFAULT_MAX_BAD_RATIO
 from rag.types import RawDocument
 
 __all__ = ["Ingestor", "IngestReport", "Prepared", "WorkItem", "ingest", "prepare_document", "embed_texts",
@@ -53,6 +55,7 @@ __all__ = ["Ingestor", "IngestReport", "Prepared", "WorkItem", "ingest", "prepar
 # worth a line of its own (where a resumed run continues, leftovers cleaned); others are status.
 ProgressFn = Callable[[int, int | None, str], None]
 NOTE = "※ "
+log = logging.getLogger(__name__)
 # Asked after every written document; True stops the run gracefully (what is done is committed).
 StopFn = Callable[[], bool]
 EMPTY_REASON = "清洗后没有剩余正文（可能只有导航或乱码）"
@@ -73,6 +76,7 @@ class Ingestor:
         ing = config["ingest"]
         self.chunk_params = chunk_params_of(config)
         self.max_file_mb = float(ing["max_file_mb"])
+        self.max_bad_ratio = float(ing.get("max_bad_bytes_ratio", DEFAULT_MAX_BAD_RATIO))
         self.dup_threshold = float(ing["near_duplicate_threshold"])
         self.batch_size = max(1, int(config.get("models.embedding.batch_size", 32)))
         self.embed_group = max(self.batch_size, int(ing.get("embed_group", 512) or 512))
@@ -112,11 +116,16 @@ class Ingestor:
                 report.skipped.append(item)
                 continue
             report.files += 1
-            for raw in read_raw(item, max_file_mb=self.max_file_mb):
+            for raw in read_raw(item, max_file_mb=self.max_file_mb, max_bad_ratio=self.max_bad_ratio):
                 if isinstance(raw, Skipped):
                     report.skipped.append(raw)
-                else:
-                    yield raw
+                    continue
+                if raw.bad_bytes:
+                    warning = decoding_warning(raw)
+                    report.warnings.append(warning)
+                    log.warning("%s", warning)
+                    self._note(warning)
+                yield raw
 
     def _todo(self, raws: Iterable[RawDocument], writer: IndexWriter, report: IngestReport,
               known: dict[str, tuple[str, str]]) -> Iterator[tuple[RawDocument, bool]]:

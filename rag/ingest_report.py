@@ -16,7 +16,8 @@ class IngestReport:
     ``resumed_after``: documents already in the index that were passed over before the first
     one to do (a restarted run says where it continues); ``chunks_from_journal``: chunk
     vectors taken from the resume journal instead of the model; ``cleaned``: crash leftovers
-    (temporary folders) removed at the start, as (name, bytes).
+    (temporary folders) removed at the start, as (name, bytes); ``warnings``: documents read
+    with undecodable bytes (which file, how many bytes), in Chinese.
     """
 
     files: int = 0
@@ -36,6 +37,7 @@ class IngestReport:
     resumed_after: int = 0
     chunks_from_journal: int = 0
     cleaned: list[tuple[str, int]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -60,6 +62,9 @@ class IngestReport:
                          "（中断后重新运行会从最后一个检查点继续）。")
         if self.stopped:
             lines.append("按要求提前停止：已完成的文档已提交，重新运行同一命令会继续导入其余文档。")
+        if self.warnings:
+            lines.append(f"注意 {len(self.warnings)} 项：")
+            lines.extend(f"  - {w}" for w in self.warnings)
         for a, b in self.near_duplicates:
             lines.append(f"近似重复：{a} ≈ {b}")
         if self.skipped:

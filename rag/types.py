@@ -11,7 +11,7 @@ class RawDocument:
     """One article as read from disk, before cleaning.
 
     ``raw`` is the decoded text; ``meta`` holds fields a structured source supplied
-    (jsonl: title/date/source/url).
+    (jsonl: title/date/source/url); ``bad_bytes`` counts undecodable input bytes.
     """
 
     doc_id: str
@@ -19,6 +19,8 @@ class RawDocument:
     raw: str
     encoding: str
     meta: dict[str, Any] = field(default_factory=dict)
+    # bytes that could not be decoded (replaced by U+FFFD; ``encoding`` ends in "+lossy")
+    bad_bytes: int = 0
 
 
 @dataclass
