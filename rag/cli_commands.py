@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from rag.cli import command, eprint, print_json
@@ -71,6 +73,35 @@ def _progress_bar(desc: str):
     return bar, update
 
 
+class _GracefulStop:
+    """First Ctrl-C (or SIGTERM) during an ingest: stop after the current document and commit
+    what is done; a second Ctrl-C interrupts at once (the resume journal keeps the vectors)."""
+
+    def __init__(self, bar):
+        self.bar = bar
+        self.asked = False
+        self._old: dict = {}
+
+    def __call__(self) -> bool:
+        return self.asked
+
+    def _handle(self, signum, frame) -> None:
+        if self.asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.asked = True
+        self.bar.write("正在停止：提交已完成的文档后退出（再按一次 Ctrl-C 立即退出）…", file=sys.stderr)
+
+    def __enter__(self) -> "_GracefulStop":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
 @command("models")
 def cmd_models(args: argparse.Namespace, config: Config) -> int:
     from rag.models import model_status, prepare_models
@@ -98,8 +129,10 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     pipe = Pipeline(config)
     pipe.encoder  # load (and prepare) the model before the bar starts
     bar, update = _progress_bar("导入")
+    stop = _GracefulStop(bar)
     try:
-        report = pipe.ingest(args.paths, rebuild=args.rebuild, progress=update)
+        with stop:
+            report = pipe.ingest(args.paths, rebuild=args.rebuild, progress=update, stop=stop)
     finally:
         bar.close()
     if args.json:

@@ -197,3 +197,42 @@ def test_a_stop_with_the_reader_thread_running_commits_and_ends_it(tmp_path, sha
     assert report.stopped and open_index(tmp_path / "idx").counts["docs"] == 15
     time.sleep(0.2)
     assert threading.active_count() <= before
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_real_ingest_stops_and_commits_what_is_done(tmp_path, shared_dir):
+    """`shanhai ingest` with the real model: the first Ctrl-C ends the run after the current
+    document, committing it (exit 0, JSON report); the index is whole and the re-run continues."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    src = crud_subset(shared_dir, tmp_path / "in", 200)
+    index = tmp_path / "idx"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "rag", "ingest", str(src), "--index", str(index), "--json"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = bytearray()
+
+    def read_err():
+        while chunk := proc.stderr.read1(4096):
+            seen.extend(chunk)
+
+    reader = threading.Thread(target=read_err, daemon=True)
+    reader.start()
+    deadline = time.time() + 600
+    while "向量".encode() not in seen:  # embedding has started
+        assert proc.poll() is None and time.time() < deadline, seen.decode("utf-8", "replace")[-500:]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=600)
+    reader.join(5)
+    assert proc.returncode == 0, seen.decode("utf-8", "replace")[-500:]
+    assert "正在停止" in seen.decode("utf-8", "replace")
+    report = json.loads(out)
+    assert 0 < report["docs_added"] < 200
+    assert diagnose(index).healthy
+    from rag.index.manifest import read_manifest
+
+    assert read_manifest(index)["counts"]["docs"] == report["docs_added"]
