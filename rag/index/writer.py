@@ -92,8 +92,7 @@ class IndexWriter(GenerationBuilder):
         self._store: Store | None = None
         self._tmp: Path | None = None
         self._reuse_derived = True
-        #: (name, bytes) of crash leftovers removed when this writer started
-        self.cleaned: list[tuple[str, int]] = []
+        self.cleaned: list[tuple[str, int]] = []  # (name, bytes) of crash leftovers removed at start
         try:
             self._base = self._read_base(rebuild)
             self._cleanup_stale()
@@ -187,25 +186,18 @@ class IndexWriter(GenerationBuilder):
 
     # -- queries used by the ingester -------------------------------------------------------------
     def has_doc(self, doc_id: str, content_hash: str | None) -> bool:
-        """True when ``doc_id`` is stored with this content hash and the current chunk settings.
-
-        ``content_hash=None`` asks only whether any version of the document is stored.
-        """
+        """Whether ``doc_id`` is stored with this content hash and the current chunk settings
+        (``content_hash=None``: whether any version of it is stored)."""
         found = self._session().doc_hash(doc_id)
-        if found is None:
-            return False
-        return True if content_hash is None else self.is_current(found, content_hash)
+        return found is not None and (content_hash is None or self.is_current(found, content_hash))
 
     def stored_versions(self) -> dict[str, tuple[str, str]]:
-        """{doc_id: (content_hash, chunking key)} of every stored document: a snapshot the
-        ingester's reader thread checks instead of querying the working copy."""
+        """{doc_id: (content_hash, chunking key)}: a snapshot the ingester's reader thread checks."""
         return self._session().doc_versions()
 
     def is_current(self, version: tuple[str, str] | None, content_hash: str) -> bool:
-        """Whether a stored ``version`` (from :meth:`stored_versions`) is this content under the
-        current chunk settings (what :meth:`has_doc` answers)."""
-        return version is not None and version[0] == content_hash and (
-            self._chunk_key is None or version[1] == self._chunk_key)
+        """Whether a stored ``version`` is this content under the current chunk settings."""
+        return version is not None and version[0] == content_hash and version[1] == (self._chunk_key or version[1])
 
     def version_for(self, content_hash: str) -> tuple[str, str]:
         """The version :meth:`stored_versions` lists for a document added now with this content."""
@@ -363,11 +355,8 @@ class IndexWriter(GenerationBuilder):
         return bool(live) and live.get("generation_dir") == gen_dir.name
 
     def checkpoint(self) -> None:
-        """Make progress so far durable and visible (a full commit when anything changed).
-
-        An interrupted large ingest then resumes from here: documents already committed
-        are skipped by :meth:`has_doc` on the next run.
-        """
+        """Make progress so far durable and visible (a full commit when anything changed): an
+        interrupted ingest resumes from here, committed documents are skipped on the next run."""
         if self._store is not None and self._dirty:
             self.commit()
 
