@@ -30,7 +30,6 @@ that stage for Ray workers while the writer stays here.
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -55,7 +54,6 @@ __all__ = ["Ingestor", "IngestReport", "Prepared", "WorkItem", "ingest", "prepar
 # worth a line of its own (where a resumed run continues, leftovers cleaned); others are status.
 ProgressFn = Callable[[int, int | None, str], None]
 NOTE = "※ "
-log = logging.getLogger(__name__)
 # Asked after every written document; True stops the run gracefully (what is done is committed).
 StopFn = Callable[[], bool]
 EMPTY_REASON = "清洗后没有剩余正文（可能只有导航或乱码）"
@@ -123,7 +121,6 @@ class Ingestor:
                 if raw.bad_bytes:
                     warning = decoding_warning(raw)
                     report.warnings.append(warning)
-                    log.warning("%s", warning)
                     self._note(warning)
                 yield raw
 
