@@ -83,13 +83,19 @@ def main() -> None:
             runs.append(run(src, work, encoder, ahead, f"{ahead}-{r}"))
             print(runs[-1], flush=True)
     same = chunk_rows(Path(runs[0]["index"]), encoder) == chunk_rows(Path(runs[1]["index"]), encoder)
-    by = {a: [x["seconds"] for x in runs if x["read_ahead"] == a] for a in (0, args.read_ahead)}
-    med = {a: statistics.median(v) for a, v in by.items()}
+    def median(key: str, ahead: int) -> float:
+        return round(statistics.median(x[key] for x in runs if x["read_ahead"] == ahead), 2)
+
+    seq, ovl = median("seconds", 0), median("seconds", args.read_ahead)
+    # Wall time minus model time is what the overlap can shrink; it is far less sensitive to
+    # other load on the machine than the wall time, which the model time dominates.
+    other_seq, other_ovl = median("other_seconds", 0), median("other_seconds", args.read_ahead)
     summary = {
         "articles": args.crud, "chunks": runs[0]["chunks"], "prepare_only_s": round(prepare_s, 2),
-        "median_s_sequential": med[0], "median_s_overlapped": med[args.read_ahead],
-        "saved_s": round(med[0] - med[args.read_ahead], 2),
-        "saved_pct": round(100 * (med[0] - med[args.read_ahead]) / med[0], 1),
+        "median_s_sequential": seq, "median_s_overlapped": ovl,
+        "median_other_s_sequential": other_seq, "median_other_s_overlapped": other_ovl,
+        "saved_other_s": round(other_seq - other_ovl, 2),
+        "saved_pct_of_sequential": round(100 * (other_seq - other_ovl) / seq, 2),
         "same_chunks": same,
     }
     out = write_result("overlap", {"machine": machine(), "runs": runs, "summary": summary})
