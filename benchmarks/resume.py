@@ -81,8 +81,24 @@ class Watched:
         return code
 
 
-def saved_articles(index: Path, committed_docs: int, journal: set[str]) -> tuple[int, int]:
-    """(articles after the committed ones whose every chunk is in the journal, their chunks)."""
+def committed_hashes(index: Path) -> set[str]:
+    """Chunk-text hashes of the live generation."""
+    from rag.index.manifest import STORE, read_manifest
+    from rag.index.store import Store
+
+    manifest = read_manifest(index)
+    if not manifest:
+        return set()
+    store = Store.open_readonly(index / manifest["generation_dir"] / STORE)
+    try:
+        return {h for (h,) in store.conn.execute("SELECT text_hash FROM chunks")}
+    finally:
+        store.close()
+
+
+def saved_articles(committed_docs: int, saved: set[str]) -> tuple[int, int]:
+    """(articles after the committed ones whose every chunk vector is saved (journal or index),
+    their chunks), counting in input order until the first article with an unsaved chunk."""
     from rag.config import load_config
     from rag.ingest import chunk_params_of, prepare_document, text_hash
     from rag.loaders import read_raw
@@ -94,7 +110,7 @@ def saved_articles(index: Path, committed_docs: int, journal: set[str]) -> tuple
             continue
         prep = prepare_document(raw, params)
         hashes = [text_hash(c.text) for c in prep.chunks] if prep else []
-        if not hashes or not all(h in journal for h in hashes):
+        if hashes and not all(h in saved for h in hashes):
             break
         docs, chunks = docs + 1, chunks + len(hashes)
     return docs, chunks
@@ -124,22 +140,25 @@ def main() -> None:
     counts = manifest.get("counts", {"docs": 0, "chunks": 0})
     emb = manifest.get("embedding") or {}
     journal = set(VectorJournal(index, emb.get("model", "multilingual-e5-small"), int(emb.get("dim", 384))).lookup_keys())
-    more_docs, more_chunks = saved_articles(index, counts["docs"], journal)
-    embedded = first.last_vectors()
+    saved = committed_hashes(index) | journal
+    more_docs, more_chunks = saved_articles(counts["docs"], saved)
+    embedded = first.last_vectors()  # distinct chunk texts the killed run had embedded (its last report)
     started = first.first(r"导入: ")
     check = subprocess.run([sys.executable, "-m", "rag", "index", "check", "--index", str(index)], env=env, cwd=ROOT,
                            capture_output=True, text=True, timeout=600)
     diag = diagnose(index, digests=False)
     killed = {
-        "killed_after_s": args.kill_after, "model_loaded_at_s": round(started[0], 1) if started else None,
+        "killed_after_s": args.kill_after, "progress_bar_at_s": round(started[0], 1) if started else None,
         "checkpoints_committed": int(manifest.get("generation", 0)),
         "committed_articles": counts["docs"], "committed_chunks": counts["chunks"],
-        "journal_vectors": len(journal), "journal_articles": more_docs, "journal_article_chunks": more_chunks,
+        "journal_vectors": len(journal), "articles_saved_after_checkpoint": more_docs, "their_chunks": more_chunks,
         "articles_done_before_kill": counts["docs"] + more_docs,
-        "chunks_embedded_before_kill": embedded,
-        "chunks_lost": max(0, embedded - counts["chunks"] - len(journal)),
+        "distinct_chunks_embedded_before_kill": embedded, "distinct_chunks_saved": len(saved),
+        "chunks_lost": max(0, embedded - len(saved)),
         "leftovers": diag.leftovers, "index_check": check.stdout.strip().splitlines(),
     }
+    fresh = next((t for t, line in first.lines if (m := _VEC.search(line)) and int(m.group(1)) > 0), None)
+    killed["fresh_start_first_batch_at_s"] = round(fresh, 1) if fresh is not None else None  # model load + 1 batch
     rate = embedded / max(1e-9, args.kill_after - (started[0] if started else 0))
     killed["embedding_rate_chunks_per_s"] = round(rate, 2)
     killed["seconds_of_embedding_lost"] = round(killed["chunks_lost"] / rate, 1) if rate else None
@@ -156,7 +175,7 @@ def main() -> None:
     loaded = second.first(r"导入: ")
     new = next(((t, int(m.group(1))) for t, line in second.lines if (m := _VEC.search(line)) and int(m.group(1)) > 0), None)
     restarted = {
-        "ran_s": args.restart_for, "model_loaded_at_s": round(loaded[0], 1) if loaded else None,
+        "ran_s": args.restart_for, "progress_bar_at_s": round(loaded[0], 1) if loaded else None,
         "says_continues_at_article": int(note[1].group(2)) if note else None,
         "note_at_s": round(note[0], 1) if note else None,
         "journal_vectors_found": int(found[1].group(1)) if found else 0,
