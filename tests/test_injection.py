@@ -220,6 +220,7 @@ def test_only_flagged_passages_means_a_refusal_without_the_model():
     llm = _fake_llm("不应被调用")
     ans = _answerer(llm=llm, hits=[_hit(HOSTILE_TEXT, "bad")]).answer(QUESTION)
     assert ans.refused and not llm.prompts and "9亿" not in ans.answer
+    assert "疑似指令" in ans.answer
 
 
 def test_flagged_hits_do_not_crowd_out_real_passages():

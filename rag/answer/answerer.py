@@ -198,7 +198,11 @@ class Answerer:
         if not part.candidates:
             part.refused_reason = "索引中没有检索到任何段落"
             return
-        best = max((p.dense_score for p in part.candidates if p.dense_score is not None), default=None)
+        if all(p.withheld for p in part.candidates):
+            part.refused_reason = "检索到的段落都含有写给 AI 的疑似指令，已按数据处理，没有可作依据的内容"
+            return
+        best = max((p.dense_score for p in part.candidates if p.dense_score is not None and not p.withheld),
+                   default=None)
         part.best_dense = best
         if not given and best is not None and best < self.min_relevance:
             part.refused_reason = "没有检索到与问题相关的内容"
