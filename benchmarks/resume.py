@@ -59,6 +59,8 @@ class Watched:
             *done, buf = re.split(rb"[\r\n]", buf)
             now = time.monotonic() - self.t0
             self.lines += [(now, x.decode("utf-8", "replace")) for x in done if x.strip()]
+        if buf.strip():  # tqdm's last status has no line end until the next one: keep it too
+            self.lines.append((time.monotonic() - self.t0, buf.decode("utf-8", "replace")))
 
     def _out(self) -> None:
         self.stdout = self.proc.stdout.read()
