@@ -57,6 +57,10 @@ def format_citation(c: Citation) -> str:
     if c.title:
         head += f"  《{c.title}》"
     body = mark_spans(c.original, c.support).replace("\n", " ").strip()
+    if c.injection_spans:
+        from rag.text.injection import INJECTION_LABEL
+
+        head += f"  {INJECTION_LABEL}"
     return f"{head}\n    {body}"
 
 
@@ -74,6 +78,10 @@ def format_checks(answer: Answer) -> list[str]:
         lines.append("警告：以下数字在所给段落中找不到：" + "、".join(ch["ungrounded_numbers"]))
     if ch.get("unsupported_sentences"):
         lines.append(f"警告：{len(ch['unsupported_sentences'])} 句内容未能在段落中核实（已标注〔未核实〕）")
+    if ch.get("injection_withheld"):
+        from rag.text.injection import withheld_notice
+
+        lines.append(withheld_notice([str(w.get("title") or "") for w in ch["injection_withheld"]]))
     return lines
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from rag.cli import command, eprint, print_json
@@ -57,6 +59,11 @@ def _progress_bar(desc: str):
     bar = tqdm(desc=desc, unit="篇", file=sys.stderr, dynamic_ncols=True)
 
     def update(done: int, total: int | None, message: str) -> None:
+        from rag.ingest import NOTE
+
+        if message.startswith(NOTE):  # an event (where a resumed run continues): its own line
+            bar.write(message[len(NOTE):], file=sys.stderr)
+            return
         if total is not None and bar.total != total:
             bar.total = total
         bar.n = done
@@ -64,6 +71,35 @@ def _progress_bar(desc: str):
         bar.refresh()
 
     return bar, update
+
+
+class _GracefulStop:
+    """First Ctrl-C (or SIGTERM) during an ingest: stop after the current document and commit
+    what is done; a second Ctrl-C interrupts at once (the resume journal keeps the vectors)."""
+
+    def __init__(self, bar):
+        self.bar = bar
+        self.asked = False
+        self._old: dict = {}
+
+    def __call__(self) -> bool:
+        return self.asked
+
+    def _handle(self, signum, frame) -> None:
+        if self.asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.asked = True
+        self.bar.write("正在停止：提交已完成的文档后退出（再按一次 Ctrl-C 立即退出）…", file=sys.stderr)
+
+    def __enter__(self) -> "_GracefulStop":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 @command("models")
@@ -93,8 +129,10 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     pipe = Pipeline(config)
     pipe.encoder  # load (and prepare) the model before the bar starts
     bar, update = _progress_bar("导入")
+    stop = _GracefulStop(bar)
     try:
-        report = pipe.ingest(args.paths, rebuild=args.rebuild, progress=update)
+        with stop:
+            report = pipe.ingest(args.paths, rebuild=args.rebuild, progress=update, stop=stop)
     finally:
         bar.close()
     if args.json:
@@ -107,6 +145,11 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                 "chunks_added": report.chunks_added,
                 "chunks_embedded": report.chunks_embedded,
                 "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+                "warnings": report.warnings,
+                "checkpoints": report.checkpoints,
+                "resumed_after": report.resumed_after,
+                "chunks_from_journal": report.chunks_from_journal,
+                "cleaned": [{"name": n, "bytes": b} for n, b in report.cleaned],
                 "near_duplicates": report.near_duplicates,
                 "seconds": round(report.seconds, 3),
                 "embed_seconds": round(report.embed_seconds, 3),
@@ -136,6 +179,7 @@ def cmd_remove(args: argparse.Namespace, config: Config) -> int:
 @command("search")
 def cmd_search(args: argparse.Namespace, config: Config) -> int:
     from rag.pipeline import Pipeline
+    from rag.text.injection import INJECTION_LABEL
     from rag.validate import check_filters
 
     hits = Pipeline(config).search(args.question, args.k, filters=check_filters(args.source, args.date_from,
@@ -148,7 +192,8 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
     for rank, hit in enumerate(hits, 1):
         snippet = hit.chunk.text.replace("\n", " ")
         snippet = snippet if len(snippet) <= 120 else snippet[:120] + "…"
-        print(f"{rank}. [{hit.chunk.doc_id}] {hit.doc.date or '日期不详'}  得分 {hit.score:.4f}  {hit.doc.title}")
+        flag = f"  {INJECTION_LABEL}" if hit.chunk.flagged else ""
+        print(f"{rank}. [{hit.chunk.doc_id}] {hit.doc.date or '日期不详'}  得分 {hit.score:.4f}  {hit.doc.title}{flag}")
         print(f"   {snippet}")
     return 0
 

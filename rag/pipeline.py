@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from rag.config import Config, load_config
 from rag.index.folder import Index, IndexWriter
@@ -75,11 +75,14 @@ class Pipeline:
         )
 
     # -- documents --------------------------------------------------------------------------
-    def ingest(self, paths: Sequence[str | Path], *, rebuild: bool = False, progress: ProgressFn | None = None) -> IngestReport:
-        """Ingest files/folders into this pipeline's index (atomic commit)."""
+    def ingest(self, paths: Sequence[str | Path], *, rebuild: bool = False, progress: ProgressFn | None = None,
+               stop: Callable[[], bool] | None = None) -> IngestReport:
+        """Ingest files/folders into this pipeline's index (atomic commit); ``stop`` ends it early,
+        committing what is done (see :func:`rag.ingest.ingest`)."""
         encoder = self.encoder
         with self._write_lock:
-            report = ingest(paths, self.config, encoder, index_dir=self.index_dir, rebuild=rebuild, progress=progress)
+            report = ingest(paths, self.config, encoder, index_dir=self.index_dir, rebuild=rebuild, progress=progress,
+                            stop=stop)
         with self._lock:
             self._index = None
         return report

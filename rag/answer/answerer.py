@@ -15,6 +15,11 @@ Flow of :meth:`Answerer.stream` (the streaming events are the contract with the 
    whose figures/content do not come from supporting sentences
    (:func:`~rag.answer.postcheck.answer_grounded`), then emit
    ``{"type": "answer", "answer": Answer}`` — its text may differ from the streamed one.
+
+A passage from an article that addresses the model (``Passage.withheld``, detected at ingest
+by :mod:`rag.text.injection`) is data: every step reads ``Passage.usable``, which is blank for
+it, so it is never evidence, never quoted and never grounds a figure. Such hits do not count
+towards ``answer.candidates`` (more are fetched) and are listed in ``checks["injection_withheld"]``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from rag.answer.support import SupportResult, check_support
 from rag.answer.verify import complete_units, verify_answer
 from rag.eval.metrics_answer import CITATION_MARKERS_RE, is_refusal
 from rag.eval.metrics_citation import parse_markers
+from rag.text.injection import INJECTION_FLAG
 from rag.types import Answer, Citation, Hit
 from rag.validate import check_question, max_question_chars
 
@@ -178,17 +184,36 @@ class Answerer:
             else:
                 if self.search is None:
                     raise ValueError("Answerer 需要检索函数（search）或直接给出段落（passages）")
-                hits = self.search(pq, max(k, self.candidates)) if filters is None else \
-                    self.search(pq, max(k, self.candidates), filters=filters)  # type: ignore[call-arg]
-                cands = passages_from_hits(hits)
+                cands = passages_from_hits(self._search(pq, max(k, self.candidates), filters))
             parts.append(_Part(pq, analyze_question(pq), cands))
         return parts
+
+    def _search(self, question: str, n: int, filters: Any) -> Sequence[Hit]:
+        """``n`` hits plus one more for each hit holding suspected instructions (those are
+        shown as data but give no evidence, so they must not crowd out real passages)."""
+        def run(m: int) -> Sequence[Hit]:
+            if filters is None:
+                return self.search(question, m)  # type: ignore[misc]
+            return self.search(question, m, filters=filters)  # type: ignore[misc,call-arg]
+
+        hits = run(n)
+        flagged = sum(map(_withheld_hit, hits))
+        if flagged and len(hits) >= n:
+            hits = run(n + flagged)
+            more = sum(map(_withheld_hit, hits))
+            if more > flagged and len(hits) >= n + flagged:  # once more, bounded
+                hits = run(n + 2 * more)
+        return hits
 
     def _prepare(self, part: _Part, k: int, *, given: bool, max_tokens: int) -> None:
         if not part.candidates:
             part.refused_reason = "索引中没有检索到任何段落"
             return
-        best = max((p.dense_score for p in part.candidates if p.dense_score is not None), default=None)
+        if all(p.withheld for p in part.candidates):
+            part.refused_reason = "检索到的段落都含有写给 AI 的疑似指令，已按数据处理，没有可作依据的内容"
+            return
+        best = max((p.dense_score for p in part.candidates if p.dense_score is not None and not p.withheld),
+                   default=None)
         part.best_dense = best
         if not given and best is not None and best < self.min_relevance:
             part.refused_reason = "没有检索到与问题相关的内容"
@@ -279,8 +304,8 @@ class Answerer:
     def _finish(self, part: _Part, raw: str) -> None:
         local = part.shown
         meta = [" ".join(x for x in (p.source, p.date or "") if x) for p in local]
-        raw = complete_units(raw, [p.text for p in local])
-        v = verify_answer(raw, [p.text for p in local], question=part.info.norm, meta=meta)
+        raw = complete_units(raw, [p.usable for p in local])
+        v = verify_answer(raw, [p.usable for p in local], question=part.info.norm, meta=meta)
         part.checks = v.checks
         if is_refusal(raw) or not raw.strip():
             part.refused, part.refused_reason = True, "模型判断所给段落中没有答案"
@@ -348,7 +373,8 @@ class Answerer:
                 p = shown[n - 1]
                 citations.append(Citation(n=n, doc_id=p.doc_id, chunk_id=p.chunk_id, text=p.text,
                                           original=p.original, start=p.start, end=p.end, title=p.title,
-                                          source=p.source, date=p.date, support=_merge(spans.get(n, []))))
+                                          source=p.source, date=p.date, support=_merge(spans.get(n, [])),
+                                          injection_spans=list(p.flagged) if p.withheld else []))
         checks = _merge_checks(parts)
         timing = {**timing, "prompt_tokens": stats["prompt_tokens"],
                   "cached_prompt_tokens": stats["cached_prompt_tokens"], "llm_calls": stats["llm_calls"]}
@@ -383,8 +409,24 @@ def _merge_checks(parts: list[_Part]) -> dict:
         "discarded_answers": [{"question": p.question, **p.checks["discarded_answer"]}
                               for p in parts if "discarded_answer" in p.checks],
         "prompt_trimmed": [p.prompt_fit for p in parts if p.prompt_fit],
+        "injection_withheld": _withheld(parts),
         "support": [{"question": p.question, "supported": bool(p.support and p.support.supported),
                      "refused": p.refused, "reason": p.refused_reason,
                      "best_dense": None if p.best_dense is None else round(p.best_dense, 4)} for p in parts],
     }
     return checks
+
+
+def _withheld_hit(h: Hit) -> bool:
+    return bool(getattr(h.chunk, "flagged", None)) or INJECTION_FLAG in (h.doc.flags or [])
+
+
+def _withheld(parts: list[_Part]) -> list[dict]:
+    """Retrieved passages holding suspected instructions to the model (used as data only)."""
+    out: dict[str, dict] = {}
+    for part in parts:
+        for p in part.candidates:
+            if p.withheld and p.key not in out:
+                out[p.key] = {"doc_id": p.doc_id, "chunk_id": p.chunk_id, "title": p.title,
+                              "injection_spans": [list(s) for s in p.flagged]}
+    return list(out.values())

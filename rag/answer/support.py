@@ -25,7 +25,9 @@ Each sentence of each passage is scored against the :class:`~rag.answer.question
   its neighbours; list/text questions need no typed evidence.
 
 A sentence **supports** the question when all of these hold and ``coverage`` reaches the
-threshold; a sentence that is itself a question (ends in ？) never does. No supporting sentence → the answerer refuses without calling the LLM. The same
+threshold; a sentence that is itself a question (ends in ？) never does. Everything here reads
+``Passage.usable``: blank for a passage from an article that addresses the model
+(``Passage.withheld``), so such text is never scored and never supplies a name, a year or a figure. No supporting sentence → the answerer refuses without calling the LLM. The same
 scores pick the evidence sentences and the extractive answer, and
 :func:`rag.answer.postcheck.answer_grounded` checks after generation that the answer's
 figures/content come from supporting (or at least consistent) sentences.
@@ -122,8 +124,8 @@ def _sentences(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def sentences_of(p: Passage) -> list[tuple[int, int]]:
-    """Sentence spans of a passage's normalised text."""
-    return list(_sentences(p.text))
+    """Sentence spans of a passage's normalised text, suspected instructions to the model left out."""
+    return list(_sentences(p.usable))
 
 
 def _years_in(text: str, doc_year: int | None) -> set[int]:
@@ -174,8 +176,8 @@ def _new(word: str, info: QuestionInfo) -> bool:
 
 
 def _has_new_name(p: Passage, a: int, b: int, info: QuestionInfo) -> bool:
-    """Whether ``p.text[a:b]`` holds a name-like token the question does not already contain."""
-    return any(a <= x and y <= b and _new(p.text[x:y], info) for x, y in name_spans(p.text))
+    """Whether ``p.usable[a:b]`` holds a name-like token the question does not already contain."""
+    return any(a <= x and y <= b and _new(p.usable[x:y], info) for x, y in name_spans(p.usable))
 
 
 def _typed(sentence: str, info: QuestionInfo) -> tuple[list[Quantity], bool]:
@@ -244,13 +246,14 @@ def _score_passage(info: QuestionInfo, pi: int, p: Passage, seen: set[tuple[str,
     spans = sentences_of(p)
     title = (p.title or "").lower()
     allowed = 1 if len(info.names) >= 3 else 0  # one name may be missing when there are many
-    in_passage = _names_missing(info.names, p.text.lower(), title) <= allowed
+    text = p.usable
+    in_passage = _names_missing(info.names, text.lower(), title) <= allowed
     doc_year = passage_year(p)
     asked_parts = year_parts(info.norm)
     context: set[int] = set()
     out = []
     for si, (a, b) in enumerate(spans):
-        sent = p.text[a:b]
+        sent = text[a:b]
         own = _years_in(sent, doc_year)
         if own:
             context = own
@@ -259,9 +262,9 @@ def _score_passage(info: QuestionInfo, pi: int, p: Passage, seen: set[tuple[str,
             continue
         seen.add(key)
         wa, wb = spans[max(0, si - 1)][0], spans[min(len(spans) - 1, si + 1)][1]
-        window = p.text[wa:wb]
+        window = text[wa:wb]
         # names are introduced before a sentence (or in the title), not after it
-        names_ok = in_passage and _names_missing(info.names, p.text[wa:b].lower(), title) <= allowed
+        names_ok = in_passage and _names_missing(info.names, text[wa:b].lower(), title) <= allowed
         unknown, years_ok = False, True
         if info.years:
             ctx = context or ({doc_year} if doc_year else set())
@@ -306,7 +309,7 @@ def check_support(info: QuestionInfo, passages: Sequence[Passage], *,
     pool = [s for s in scores if s.names_ok]
     if not pool:
         missing = [n for n in info.names if not any(
-            term_in(n, p.text.lower()) or term_in(n, (p.title or "").lower()) for p in passages)]
+            term_in(n, p.usable.lower()) or term_in(n, (p.title or "").lower()) for p in passages)]
         reason = f"段落中没有提到{'、'.join(missing)}" if missing else \
             f"段落中没有把{'、'.join(info.names)}放在一起说的内容"
     elif info.years and not any(s.years_ok for s in pool if s.type_ok):

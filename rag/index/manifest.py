@@ -256,3 +256,15 @@ def check_files(
             raise IndexCorruptError(path, f"文件大小 {size} 字节，应为 {info.get('size')} 字节")
         if digests and file_digest(path) != info.get("sha256"):
             raise IndexCorruptError(path, "校验和不一致")
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of the files under ``path`` (0 when unreadable)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total
