@@ -19,19 +19,13 @@ from rag.llm.turns import QueueStatus, TurnQueue, queue_listener
 from rag.llm.worker import WorkerError
 from rag.llm.worker_backend import ProcessLlamaBackend, worker_mode
 
-TESTS = Path(__file__).resolve().parent
-
-
 @pytest.fixture(scope="module", autouse=True)
 def fakes_importable():
     """The worker child imports tests/worker_fakes.py."""
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), old) if p)
-    yield
-    if old is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = old
+    from worker_fakes import importable_in_workers
+
+    with importable_in_workers():
+        yield
 
 
 def _msgs(text: str) -> list[dict]:

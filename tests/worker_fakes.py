@@ -11,8 +11,24 @@ import os
 import re
 import signal
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 from rag.llm import LLMBackend, LLMError
+
+
+@contextmanager
+def importable_in_workers():
+    """Let worker processes started inside this block import this module (PYTHONPATH)."""
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parent), old) if p)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
 
 
 class Echo(LLMBackend):
