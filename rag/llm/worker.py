@@ -319,28 +319,36 @@ class LocalWorker:
                         return
             except _TimedOut:
                 finished = True
-                tail = list(proc.tail)
-                restarted = self._replace(proc)
-                log.warning("model worker %s timed out after %.0f s; restarted=%s", proc.pid, timeout_s, restarted)
-                raise WorkerError(
-                    f"本地模型生成超时：{timeout_s:g} 秒内没有完成（配置项 llm.llama_cpp.generation_timeout），"
-                    f"模型进程已结束{'并已自动重启，请重试' if restarted else ''}。", phase="generate",
-                    timeout_s=timeout_s, variant=self._variant(proc), stderr_tail=tail, restarted=restarted) from None
+                raise self._timed_out(proc, timeout_s) from None
             except _Gone:
                 finished = True
-                info = proc.exit_info()
-                restarted = self._replace(proc)
-                log.warning("model worker %s exited mid-request (%s); restarted=%s; stderr tail: %s",
-                            proc.pid, info.text, restarted, " | ".join(list(proc.tail)[-5:]))
-                again = ("，已自动重启，请重试" if restarted else
-                         "，重启失败，请查看服务端日志" if self.auto_restart else "")
-                detail = f"原因：{info.meaning}。" if info.meaning else ""
-                raise WorkerError(f"本地模型进程意外退出（{info.short}）{again}。{detail}{self._hint(proc, info)}",
-                                  phase="generate", exit_info=info, variant=self._variant(proc),
-                                  stderr_tail=list(proc.tail), restarted=restarted) from None
+                raise self._died(proc) from None
             finally:
                 if not finished:  # the caller stopped reading: cancel, and wait for the worker to stop
                     self._cancel(proc, rid, deadline)
+
+    def _timed_out(self, proc: _Process, timeout_s: float) -> WorkerError:
+        """Kill the hung worker, start the next one, and say so."""
+        tail = list(proc.tail)
+        restarted = self._replace(proc)
+        log.warning("model worker %s timed out after %.0f s; restarted=%s", proc.pid, timeout_s, restarted)
+        return WorkerError(
+            f"本地模型生成超时：{timeout_s:g} 秒内没有完成（配置项 llm.llama_cpp.generation_timeout），"
+            f"模型进程已结束{'并已自动重启，请重试' if restarted else ''}。", phase="generate",
+            timeout_s=timeout_s, variant=self._variant(proc), stderr_tail=tail, restarted=restarted)
+
+    def _died(self, proc: _Process) -> WorkerError:
+        """The worker exited mid-request: name the signal, start the next one, say how to fix it."""
+        info = proc.exit_info()
+        restarted = self._replace(proc)
+        log.warning("model worker %s exited mid-request (%s); restarted=%s; stderr tail: %s",
+                    proc.pid, info.text, restarted, " | ".join(list(proc.tail)[-5:]))
+        again = ("，已自动重启，请重试" if restarted else
+                 "，重启失败，请查看服务端日志" if self.auto_restart else "")
+        detail = f"原因：{info.meaning}。" if info.meaning else ""
+        return WorkerError(f"本地模型进程意外退出（{info.short}）{again}。{detail}{self._hint(proc, info)}",
+                           phase="generate", exit_info=info, variant=self._variant(proc),
+                           stderr_tail=list(proc.tail), restarted=restarted)
 
     def _cancel(self, proc: _Process, rid: int, deadline: float) -> None:
         try:
