@@ -48,6 +48,7 @@ def _stop(app) -> None:
     app.server.should_exit = True
     app.thread.join(timeout=15)
     llm = app.pipeline.answerer("llama_cpp").llm
+    llm.worker.close()  # a shared worker would otherwise live (with its model) until the session ends
     llm.close()
 
 
