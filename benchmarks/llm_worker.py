@@ -3,31 +3,40 @@
 
 Usage::
 
-    python benchmarks/llm_worker.py                    # 6 seed questions x 2 rounds, both modes
+    python benchmarks/llm_worker.py                    # 5 seed questions x 2 rounds, both modes
     python benchmarks/llm_worker.py --questions 10 --rounds 3 --index /tmp/me/seed-index
 
-For each mode: model start (inline: load in this process; process: spawn + imports + load in the
-worker), then ``Pipeline.ask`` on the first ``--questions`` answerable seed questions (one warm-up
-question first, not counted), ``--rounds`` times; rounds alternate which mode goes first, so a
-change in machine load hits both. Recorded per question: time to first token and total (as the
-chat sees them), prompt tokens and prompt tokens reused from the KV cache, whether both modes gave
-the same answer (greedy decoding: they should). Also the resident memory of this process and of
-the worker. Writes ``benchmarks/results/llm_worker.json``.
+1. Transport: a backend that costs nothing (:class:`Instant`) inline and in the worker: round
+   trip of one small request, and time per streamed delta. This is the worker's own overhead,
+   independent of the model and of the machine's load.
+2. The real model: start (inline: load in this process; process: spawn + imports + load in the
+   worker), then ``Pipeline.ask`` on the first ``--questions`` answerable seed questions after one
+   warm-up question, ``--rounds`` times. Each question is asked in both modes back to back (the
+   order alternates), so a change in machine load hits both; each mode keeps its own KV cache and
+   sees the same sequence of prompts. Recorded: time to first token and total (as the chat sees
+   them), prompt tokens and prompt tokens reused from the KV cache, whether both modes gave the
+   same answer (greedy decoding: they should), resident memory of this process and the worker.
+
+Writes ``benchmarks/results/llm_worker.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import SHARED, load_jsonl, machine, write_result  # noqa: E402
 from rag.config import load_config  # noqa: E402
+from rag.llm import LLMBackend  # noqa: E402
+from rag.llm.worker_backend import ProcessLlamaBackend  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 
 WARM_UP = "东西部扶贫协作的资金主要用在哪些方面？"
@@ -58,17 +67,50 @@ def make_pipeline(index: Path, mode: str) -> tuple[Pipeline, float]:
     return pipe, time.perf_counter() - started
 
 
-def ask_all(pipe: Pipeline, questions: list[dict]) -> list[dict]:
-    """One round: the warm-up question, then every question (timings as the chat sees them)."""
-    pipe.ask(WARM_UP, backend="llama_cpp")
-    rows = []
-    for q in questions:
-        a = pipe.ask(q["question"], backend="llama_cpp")
-        t = a.timings
-        rows.append({"id": q["id"], "first_token_s": t.get("first_token"), "total_s": t.get("total"),
-                     "llm_calls": t.get("llm_calls", 0), "prompt_tokens": t.get("prompt_tokens", 0),
-                     "cached_prompt_tokens": t.get("cached_prompt_tokens", 0), "answer": a.answer})
-    return rows
+class Instant(LLMBackend):
+    """A backend that costs nothing: ``max_tokens`` one-character deltas, no model."""
+
+    name = "instant"
+
+    def __init__(self, config: Any = None) -> None:
+        super().__init__()
+
+    def count_tokens(self, text: str) -> int:
+        return len(text)
+
+    def _stream(self, messages, *, max_tokens, temperature, stop, stats):
+        stats.completion_tokens = max_tokens
+        for _ in range(max_tokens):
+            yield "字"
+
+
+def transport(n_calls: int = 200, n_deltas: int = 2000) -> dict:
+    """Round trip of a tiny request and cost per streamed delta, inline vs in the worker."""
+    out = {}
+    cfg = load_config()
+    for mode, backend in (("inline", Instant()),
+                          ("process", ProcessLlamaBackend(cfg, target="benchmarks.llm_worker:Instant", shared=False))):
+        backend.count_tokens("热身")
+        t0 = time.perf_counter()
+        for _ in range(n_calls):
+            backend.count_tokens("一次很小的请求")
+        t1 = time.perf_counter()
+        text = backend.complete([{"role": "user", "content": "流式"}], max_tokens=n_deltas)
+        t2 = time.perf_counter()
+        assert len(text) == n_deltas
+        out[mode] = {"round_trip_ms": round((t1 - t0) / n_calls * 1000, 3),
+                     "per_delta_us": round((t2 - t1) / n_deltas * 1e6, 1)}
+        backend.close()
+    return out
+
+
+def ask_one(pipe: Pipeline, question: dict) -> dict:
+    """One answer, with its timings as the chat sees them."""
+    a = pipe.ask(question["question"], backend="llama_cpp")
+    t = a.timings
+    return {"id": question["id"], "first_token_s": t.get("first_token"), "total_s": t.get("total"),
+            "llm_calls": t.get("llm_calls", 0), "prompt_tokens": t.get("prompt_tokens", 0),
+            "cached_prompt_tokens": t.get("cached_prompt_tokens", 0), "answer": a.answer}
 
 
 def summary(rows: list[dict]) -> dict:
@@ -97,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     questions = [q for q in load_jsonl(SHARED / "eval" / "seed_qa_dev.jsonl") if q.get("must_include")]
     questions = questions[: args.questions]
     info = machine()
+    transport_cost = transport()
+    print(f"transport: {transport_cost}", file=sys.stderr)
     base_rss = rss_mb()
     pipes = {}
     for mode in ("inline", "process"):
@@ -107,13 +151,20 @@ def main(argv: list[str] | None = None) -> int:
         if mode == "inline":
             pipes[mode]["rss_after_load_mb"] = round(rss_mb())
     for rnd in range(args.rounds):
-        for mode in (("inline", "process") if rnd % 2 == 0 else ("process", "inline")):
-            pipes[mode]["rows"] += ask_all(pipes[mode]["pipe"], questions)
-            print(f"round {rnd + 1} {mode}: done", file=sys.stderr)
+        for mode in pipes:
+            pipes[mode]["pipe"].ask(WARM_UP, backend="llama_cpp")
+        for i, q in enumerate(questions):
+            for mode in (("inline", "process") if (rnd + i) % 2 == 0 else ("process", "inline")):
+                pipes[mode]["rows"].append(ask_one(pipes[mode]["pipe"], q))
+        print(f"round {rnd + 1}: done", file=sys.stderr)
     worker = pipes["process"]["pipe"].answerer("llama_cpp").llm
     same = sum(a["answer"] == b["answer"] for a, b in zip(pipes["inline"]["rows"], pipes["process"]["rows"]))
+    pairs = [(a, b) for a, b in zip(pipes["inline"]["rows"], pipes["process"]["rows"]) if a["llm_calls"]]
     data = {
-        "questions": [q["id"] for q in questions], "rounds": args.rounds,
+        "questions": [q["id"] for q in questions], "rounds": args.rounds, "transport": transport_cost,
+        "paired_process_minus_inline_s": {
+            "first_token_median": round(statistics.median(b["first_token_s"] - a["first_token_s"] for a, b in pairs), 3),
+            "total_median": round(statistics.median(b["total_s"] - a["total_s"] for a, b in pairs), 3)},
         "modes": {m: {"start_s": p["start_s"], **summary(p["rows"]), "rows": p["rows"]} for m, p in pipes.items()},
         "same_answer": f"{same}/{len(pipes['inline']['rows'])}",
         "memory_mb": {"benchmark_process_before_models": round(base_rss),
@@ -121,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                       "worker_after_load": pipes["process"]["worker_rss_mb"],
                       "worker_at_end": round(rss_mb(worker.pid))},
         "cpu_variant": worker.runtime_info().get("variant"),
-        "machine": info, "loadavg_at_end": list(__import__("os").getloadavg()),
+        "machine": info, "loadavg_at_end": list(os.getloadavg()),
     }
     for p in pipes.values():
         p["pipe"].answerer("llama_cpp").llm.close()
@@ -130,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {mode} | {m['start_s']:.2f} s | {m['first_token_s']['median']:.2f} / {m['first_token_s']['mean']:.2f} s "
               f"| {m['total_s']['median']:.2f} / {m['total_s']['mean']:.2f} s | {m['cached_prompt_tokens']} / "
               f"{m['prompt_tokens']} ({m['cached_share']:.0%}) |")
+    print(f"paired process - inline: {data['paired_process_minus_inline_s']}; transport: {transport_cost}")
     print(f"same answers: {data['same_answer']}; memory: {data['memory_mb']} -> {out}")
     return 0
 
