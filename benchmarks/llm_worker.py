@@ -5,6 +5,7 @@ Usage::
 
     python benchmarks/llm_worker.py                    # 5 seed questions x 2 rounds, both modes
     python benchmarks/llm_worker.py --questions 10 --rounds 3 --index /tmp/me/seed-index
+    python benchmarks/llm_worker.py --decode-only 6      # decode time only -> llm_worker_decode.json
 
 1. Transport: a backend that costs nothing (:class:`Instant`) inline and in the worker: round
    trip of one small request, and time per streamed delta. This is the worker's own overhead,
@@ -58,13 +59,14 @@ def seed_index(path: Path) -> Path:
     return path
 
 
-def make_pipeline(index: Path, mode: str) -> tuple[Pipeline, float]:
-    """A pipeline whose llama_cpp backend runs ``mode``; returns it and the model start time."""
+def make_pipeline(index: Path, mode: str) -> tuple[Pipeline, float, float]:
+    """A pipeline whose llama_cpp backend runs ``mode``: (pipeline, model start s, RSS growth MB)."""
     pipe = Pipeline(load_config(overrides={"index_dir": str(index), "llm.llama_cpp.worker": mode}))
-    pipe.index  # noqa: B018 - encoder and index first, so the timing below is the model's alone
+    pipe.index  # noqa: B018 - encoder and index first, so the figures below are the model's alone
+    before = rss_mb()
     started = time.perf_counter()
     pipe.answerer("llama_cpp").llm.load()
-    return pipe, time.perf_counter() - started
+    return pipe, time.perf_counter() - started, rss_mb() - before
 
 
 class Instant(LLMBackend):
@@ -113,6 +115,32 @@ def ask_one(pipe: Pipeline, question: dict) -> dict:
             "cached_prompt_tokens": t.get("cached_prompt_tokens", 0), "answer": a.answer}
 
 
+def decode_only(index: Path, reps: int) -> dict:
+    """Generation time with the whole prompt cached, both modes interleaved, ``reps`` times each.
+
+    The same fixed prompt every time (so prefill is one token) and 40 greedy tokens: what is left
+    is decoding plus the delta transport, the part the worker could slow down.
+    """
+    from rag.llm.llama_cpp_backend import LlamaCppBackend
+    from rag.llm.smoke import SMOKE_MESSAGES
+
+    pipe = Pipeline(load_config(overrides={"index_dir": str(index)}))
+    pipe.search(WARM_UP)  # the server's torch + faiss loaded and used, as when serving
+    cfg = load_config()
+    backends = {"inline": LlamaCppBackend(cfg).load(), "process": ProcessLlamaBackend(cfg, shared=False).load()}
+    gen: dict[str, list[float]] = {m: [] for m in backends}
+    for rep in range(reps + 1):
+        for mode in (("inline", "process") if rep % 2 == 0 else ("process", "inline")):
+            pipe.search(WARM_UP)
+            backends[mode].complete(SMOKE_MESSAGES, max_tokens=40)
+            st = backends[mode].last_stats
+            if rep:  # the first round fills the KV cache
+                gen[mode].append(round(st.total_s - st.first_token_s, 3))
+    backends["process"].close()
+    return {m: {"median_s": statistics.median(v), "runs_s": v, "tokens": st.completion_tokens}
+            for m, v in gen.items()}
+
+
 def summary(rows: list[dict]) -> dict:
     llm = [r for r in rows if r["llm_calls"]]
     prompt = sum(r["prompt_tokens"] for r in llm)
@@ -133,23 +161,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--questions", type=int, default=6)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--index", default="/tmp/shanhai-bench-llm-worker/index")
+    ap.add_argument("--decode-only", type=int, metavar="REPS", default=0,
+                    help="only the decode comparison, REPS runs per mode -> llm_worker_decode.json")
     args = ap.parse_args(argv)
 
     index = seed_index(Path(args.index))
+    if args.decode_only:
+        data = {"decode": decode_only(index, args.decode_only), "machine": machine(),
+                "loadavg_at_end": list(os.getloadavg())}
+        out = write_result("llm_worker_decode", data)
+        print(f"decode, 40 tokens, prompt cached: {data['decode']} -> {out}")
+        return 0
     questions = [q for q in load_jsonl(SHARED / "eval" / "seed_qa_dev.jsonl") if q.get("must_include")]
     questions = questions[: args.questions]
     info = machine()
     transport_cost = transport()
     print(f"transport: {transport_cost}", file=sys.stderr)
-    base_rss = rss_mb()
     pipes = {}
-    for mode in ("inline", "process"):
-        pipe, start_s = make_pipeline(index, mode)
+    for mode in ("process", "inline"):  # process first: this process has not loaded the model yet
+        pipe, start_s, grew = make_pipeline(index, mode)
         llm = pipe.answerer("llama_cpp").llm
-        pipes[mode] = {"pipe": pipe, "start_s": round(start_s, 2), "rows": [],
+        pipes[mode] = {"pipe": pipe, "start_s": round(start_s, 2), "rows": [], "rss_growth_mb": round(grew),
                        "worker_rss_mb": round(rss_mb(llm.pid)) if mode == "process" else None}
-        if mode == "inline":
-            pipes[mode]["rss_after_load_mb"] = round(rss_mb())
+    pipes = {m: pipes[m] for m in ("inline", "process")}
     for rnd in range(args.rounds):
         for mode in pipes:
             pipes[mode]["pipe"].ask(WARM_UP, backend="llama_cpp")
@@ -167,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             "total_median": round(statistics.median(b["total_s"] - a["total_s"] for a, b in pairs), 3)},
         "modes": {m: {"start_s": p["start_s"], **summary(p["rows"]), "rows": p["rows"]} for m, p in pipes.items()},
         "same_answer": f"{same}/{len(pipes['inline']['rows'])}",
-        "memory_mb": {"benchmark_process_before_models": round(base_rss),
-                      "benchmark_process_after_inline_load": pipes["inline"]["rss_after_load_mb"],
+        "memory_mb": {"this_process_growth_inline_load": pipes["inline"]["rss_growth_mb"],
+                      "this_process_growth_worker_start": pipes["process"]["rss_growth_mb"],
                       "worker_after_load": pipes["process"]["worker_rss_mb"],
                       "worker_at_end": round(rss_mb(worker.pid))},
         "cpu_variant": worker.runtime_info().get("variant"),
