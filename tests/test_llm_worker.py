@@ -275,3 +275,17 @@ def test_real_model_in_the_worker_streams_and_reuses_the_prompt_cache():
         backend.close()
     time.sleep(0.5)
     assert pid is not None and not _alive(pid)
+
+
+def test_closing_the_worker_mid_answer_does_not_restart_it(echo):
+    stream = echo.stream(_msgs("服务关闭时还在回答的问题" * 3))
+    assert next(stream)
+    worker = echo.worker
+    pid = echo.pid
+    closer = threading.Thread(target=worker.close)
+    closer.start()
+    with pytest.raises(WorkerError, match="已停止"):
+        list(stream)
+    closer.join(10)
+    assert not _alive(pid) and worker.pid is None
+    assert echo.complete(_msgs("之后再用")) == "之后再用"  # a later request starts a new worker

@@ -82,6 +82,7 @@ class _Process:
         self.tail: collections.deque[str] = collections.deque(maxlen=40)
         self.runtime: dict[str, Any] = {}
         self.ready = False
+        self.closed = False  # stopped on purpose (server shutting down): not a crash
         self._err = threading.Thread(target=self._read_err, daemon=True, name="llm-worker-stderr")
         self._err.start()
         threading.Thread(target=self._read_out, daemon=True, name="llm-worker-stdout").start()
@@ -150,6 +151,7 @@ class _Process:
 
     def close(self, wait_s: float = 3.0) -> None:
         """Ask the child to stop (end of stdin), then kill it if it does not."""
+        self.closed = True
         try:
             self.popen.stdin.close()
         except OSError:
@@ -340,6 +342,8 @@ class LocalWorker:
     def _died(self, proc: _Process) -> WorkerError:
         """The worker exited mid-request: name the signal, start the next one, say how to fix it."""
         info = proc.exit_info()
+        if proc.closed:  # close() stopped it: no restart
+            return WorkerError("本地模型进程已停止（服务正在关闭），请稍后重试。", phase="generate", exit_info=info)
         restarted = self._replace(proc)
         log.warning("model worker %s exited mid-request (%s); restarted=%s; stderr tail: %s",
                     proc.pid, info.text, restarted, " | ".join(list(proc.tail)[-5:]))
