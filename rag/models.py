@@ -44,3 +44,32 @@ def model_status(config: Config, *, deep: bool = False) -> list[dict]:
         embedding_model_status(embedding_dir(config), deep=deep),
         gguf_status(gguf_path(config).parent, deep=deep),
     ]
+
+
+def llm_runtime_status(config: Config) -> dict:
+    """The llama.cpp build and the CPU variant a model process would load (cheap: no model loaded).
+
+    Returns:
+        ``{"ready", "build" ("portable"/"native"/None), "variant", "runnable", "summary"}``;
+        ``summary`` is one Chinese line.
+    """
+    from rag.llm import LLMError
+    from rag.llm.cpu_backend import describe_build
+
+    try:
+        info = describe_build(str(config.get("llm.llama_cpp.cpu_variant") or "auto"))
+    except LLMError as exc:
+        return {"ready": False, "build": None, "variant": None, "runnable": [], "summary": str(exc)}
+    return {"ready": info.error is None, "build": "portable" if info.portable else "native",
+            "variant": info.chosen, "runnable": info.runnable, "summary": info.summary()}
+
+
+def smoke_test_llm(config: Config):
+    """Load the local GGUF in a child process and generate a few tokens (see :mod:`rag.llm.smoke`).
+
+    Returns:
+        A :class:`rag.llm.smoke.SmokeResult` (``ok``, variant, speeds, or the diagnosis).
+    """
+    from rag.llm.smoke import smoke_test
+
+    return smoke_test(config)

@@ -15,6 +15,7 @@ from rag.validate import QuestionError
 from ui import render
 from ui.actions import friendly_error, parse_filters
 from ui.context import BACKEND_CHOICES, UIContext
+from ui.queue_notices import with_queue_notices
 
 SCRIPT_CHOICES = [("简体（规范化）", "text"), ("原文字形", "original")]
 _CURSOR = " ▌"
@@ -117,9 +118,13 @@ def respond(ctx: UIContext, question: str, messages: list, history: list, backen
     messages.append(_assistant("", "正在检索相关段落…"))
     yield messages, gr.skip(), history, gr.skip(), ""
     passages: list[dict] = []
-    for ev in stream_turn(ctx, question, history, backend=backend, k=int(k), filters=filters):
+    turn = with_queue_notices(lambda: stream_turn(ctx, question, history, backend=backend, k=int(k), filters=filters))
+    for ev in turn:
         kind = ev["kind"]
-        if kind == "rewrite":
+        if kind == "queue":  # waiting for the local model: show the place in line until the first token
+            messages[-1] = _assistant(prefix, "⏳ " + render.md_escape(ev["message"]))
+            yield messages, gr.skip(), history, gr.skip(), ""
+        elif kind == "rewrite":
             prefix = f"*已理解为：{render.md_escape(ev['question'])}*\n\n"
             messages[-1] = _assistant(prefix, "正在检索相关段落…")
             yield messages, gr.skip(), history, gr.skip(), ""

@@ -70,7 +70,8 @@ class UIContext:
 
     @property
     def concurrency(self) -> int:
-        """Simultaneous answer requests (chat + API); llama_cpp serialises itself anyway."""
+        """Simultaneous answer requests (chat + API). Retrieval and checks run in parallel; the local
+        model answers one at a time, the others wait in its queue (the chat shows the position)."""
         return int(self.config.get("ui.concurrency") or 8)
 
     @property
