@@ -206,7 +206,8 @@ class Ingestor:
     def _writer(self, index_dir: Path, rebuild: bool) -> IndexWriter:
         params = dict(self.chunk_params)
         params["index"] = dict(self.config["index"])
-        return IndexWriter(index_dir, model_name=self.encoder.name, dim=self.encoder.dim, params=params, rebuild=rebuild)
+        return IndexWriter(index_dir, model_name=self.encoder.name, dim=self.encoder.dim, params=params, rebuild=rebuild,
+                           embedding=getattr(self.encoder, "index_info", None))
 
     def _inputs(self, paths: Sequence[str | Path], report: IngestReport) -> Iterator[RawDocument]:
         for item in discover(paths):
