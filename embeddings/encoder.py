@@ -164,6 +164,10 @@ class Encoder:
         """The loaded backend model: a ``SentenceTransformer`` (torch) or an ``OnnxEmbedder``."""
         return self._load().model
 
+    def load(self) -> None:
+        """Load (and if needed prepare) the model now instead of at the first encode."""
+        self._load()
+
     def _load(self) -> _TorchRunner | _OnnxRunner:
         if self._runner is None:
             with _LOAD_LOCK:
@@ -274,6 +278,10 @@ class Encoder:
         self.stats["tokens"] += sum(lengths)
         self.stats["seconds"] += time.perf_counter() - started
         return np.ascontiguousarray(out, dtype=np.float32)
+
+    def count_tokens(self, texts: Sequence[str], *, prefix: str = PASSAGE_PREFIX) -> list[int]:
+        """e5 tokens of each text as it would be embedded (prefix, ``<s>``/``</s>``, 512 cap)."""
+        return [len(ids) for ids in self._load().token_ids([prefix + t for t in texts])]
 
     def tokens_per_second(self) -> float:
         """Tokens encoded per second so far (0.0 before the first encode)."""

@@ -1,0 +1,186 @@
+"""Passage-encoding throughput of the embedding backends on the same chunks, and the batch/thread sweep.
+
+The chunks are those `shanhai ingest` makes of the first ``--articles`` archive articles
+(cleaning and chunking are not timed). Each backend runs in its own subprocess (so its peak
+RSS is its own) on the same slice of chunks; the slices are processed in rounds with the
+backend order rotated every round, so all backends see the same machine noise. Reported per
+backend: model load seconds, chunks/s and tokens/s (e5 tokens incl. ``<s>``/``</s>``, the
+work the model does; padded tokens also given), peak RSS.
+
+``--sweep``: one subprocess per ONNX backend encodes the same 256 chunks with every batch
+size x ONNX Runtime thread count (two interleaved passes), plus batch 32 without sorting by
+length (padding waste), to choose ``models.embedding.batch_size``/``threads``.
+
+Usage:
+    python benchmarks/embed_speed.py [--articles 300] [--rounds 3] [--sweep]
+
+Writes benchmarks/results/embed_speed.json (and embed_sweep.json with --sweep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import SHARED, machine, write_result  # noqa: E402
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+ARCHIVE = SHARED / "corpus" / "external" / "crud_news_sample.jsonl.gz"
+
+
+def archive_chunks(n_articles: int) -> list[str]:
+    """Chunk texts of the first ``n_articles`` archive lines, as ingest makes them."""
+    from rag.config import load_config
+    from rag.ingest import chunk_params_of, prepare_document
+    from rag.loaders import read_raw
+
+    work = Path(tempfile.mkdtemp(prefix="shanhai-embed-speed-"))
+    part = work / ARCHIVE.name
+    with gzip.open(ARCHIVE, "rb") as src, gzip.open(part, "wb") as dst:
+        for line in itertools.islice(src, n_articles):
+            dst.write(line)
+    params = chunk_params_of(load_config())
+    texts = []
+    for raw in read_raw(part, max_file_mb=200):
+        prepared = prepare_document(raw, params) if not hasattr(raw, "reason") else None
+        if prepared is not None:
+            texts += [c.text for c in prepared.chunks]
+    return texts
+
+
+def encoder_for(backend: str, batch_size: int, threads: int):
+    from rag.config import load_config
+    from rag.models import build_encoder
+
+    cfg = load_config(overrides={"models.embedding.backend": backend, "models.embedding.batch_size": batch_size,
+                                 "models.embedding.threads": threads})
+    return build_encoder(cfg)
+
+
+def child_speed(args) -> dict:
+    texts = json.loads(Path(args.texts).read_text(encoding="utf-8"))
+    lo, hi = (int(x) for x in args.slice.split(":"))
+    texts = texts[lo:hi]
+    t = time.perf_counter()
+    enc = encoder_for(args.child, args.batch_size, args.threads)
+    enc.load()
+    enc.encode_passages(["预热"])
+    load_s = time.perf_counter() - t
+    enc.stats.update({"texts": 0, "tokens": 0, "padded_tokens": 0, "seconds": 0.0})
+    cpu0 = time.process_time()
+    enc.encode_passages(texts)
+    return {"backend": args.child, "active_backend": enc.active_backend, "load_s": round(load_s, 3),
+            "texts": int(enc.stats["texts"]), "tokens": int(enc.stats["tokens"]),
+            "padded_tokens": int(enc.stats["padded_tokens"]), "encode_s": round(enc.stats["seconds"], 3),
+            "cpu_s": round(time.process_time() - cpu0, 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def child_sweep(args) -> dict:
+    texts = json.loads(Path(args.texts).read_text(encoding="utf-8"))[:256]
+    rows = []
+    configs = [(b, t) for b in (8, 16, 32, 64) for t in (1, 2)]
+    encoders = {c: encoder_for(args.child, c[0], c[1]) for c in configs}
+    for enc in encoders.values():
+        enc.load()
+        enc.encode_passages(["预热"])
+    for rep in range(2):
+        for c in (configs if rep == 0 else configs[::-1]):
+            enc = encoders[c]
+            enc.stats.update({"texts": 0, "tokens": 0, "padded_tokens": 0, "seconds": 0.0})
+            enc.encode_passages(texts)
+            rows.append({"batch_size": c[0], "threads": c[1], "sorted": True, "seconds": enc.stats["seconds"],
+                         "tokens": enc.stats["tokens"], "padded_tokens": enc.stats["padded_tokens"]})
+        enc = encoders[(32, 2)]  # the same batches in input order: what sorting by length saves
+        runner = enc._load()
+        ids = runner.token_ids(["passage: " + x for x in texts])
+        t = time.perf_counter()
+        for i in range(0, len(texts), 32):
+            runner.embed_batch(None, ids[i:i + 32])
+        rows.append({"batch_size": 32, "threads": 2, "sorted": False, "seconds": time.perf_counter() - t,
+                     "tokens": sum(map(len, ids)),
+                     "padded_tokens": sum(len(b) * max(map(len, b)) for b in (ids[i:i + 32] for i in range(0, len(ids), 32)))})
+    return {"backend": args.child, "texts": len(texts), "rows": rows}
+
+
+def spawn(argv: list[str]) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True, env=env, timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def summarize(runs: list[dict]) -> dict:
+    by: dict[str, dict] = {}
+    for b in BACKENDS:
+        rs = [r for r in runs if r["backend"] == b]
+        enc, texts, tokens = sum(r["encode_s"] for r in rs), sum(r["texts"] for r in rs), sum(r["tokens"] for r in rs)
+        by[b] = {"texts": texts, "tokens": tokens, "encode_s": round(enc, 2),
+                 "chunks_per_s": round(texts / enc, 2), "tokens_per_s": round(tokens / enc, 1),
+                 "padding_overhead": round(sum(r["padded_tokens"] for r in rs) / tokens - 1, 4),
+                 "load_s_median": round(float(np.median([r["load_s"] for r in rs])), 2),
+                 "peak_rss_mb_max": max(r["peak_rss_mb"] for r in rs),
+                 "cpu_per_wall": round(sum(r["cpu_s"] for r in rs) / enc, 2)}
+    for b in BACKENDS:
+        by[b]["speedup_vs_torch"] = round(by[b]["chunks_per_s"] / by["torch"]["chunks_per_s"], 2)
+    return by
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--articles", type=int, default=300)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--child", choices=BACKENDS)
+    ap.add_argument("--texts")
+    ap.add_argument("--slice")
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child_sweep(args) if args.sweep else child_speed(args)))
+        return
+    texts = archive_chunks(args.articles)
+    tfile = Path(tempfile.mkdtemp(prefix="shanhai-embed-speed-")) / "texts.json"
+    tfile.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    common = ["--texts", str(tfile), "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
+    if args.sweep:
+        result = {"machine": machine(), "sweep": [spawn(["--child", b, "--sweep", *common]) for b in ("onnx-int8", "onnx")]}
+        print(json.dumps(result, indent=1))
+        write_result("embed_sweep", result)
+        return
+    bounds = np.linspace(0, len(texts), args.rounds + 1).astype(int)
+    runs = []
+    for r in range(args.rounds):
+        order = BACKENDS[r % 3:] + BACKENDS[:r % 3]
+        for b in order:
+            run = spawn(["--child", b, "--slice", f"{bounds[r]}:{bounds[r + 1]}", *common])
+            run["round"] = r
+            runs.append(run)
+            print(f"round {r} {b}: {run['texts'] / run['encode_s']:.1f} chunks/s, "
+                  f"{run['tokens'] / run['encode_s']:.0f} tokens/s, RSS {run['peak_rss_mb']} MB", file=sys.stderr)
+    result = {"machine": machine(), "articles": args.articles, "chunks": len(texts), "rounds": args.rounds,
+              "batch_size": args.batch_size, "threads": args.threads or os.cpu_count(),
+              "note": "2-core machine shared with other helpers' jobs; backends interleaved per round",
+              "summary": summarize(runs), "runs": runs}
+    print(json.dumps(result["summary"], indent=1))
+    write_result("embed_speed", result)
+
+
+if __name__ == "__main__":
+    main()
