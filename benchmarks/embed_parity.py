@@ -13,7 +13,7 @@ one index is built per backend. Every backend's queries then run against every i
 * query-vector cosine of each backend to torch (same question).
 
 Usage:
-    python benchmarks/embed_parity.py [--rgb-items 100] [--skip-rgb]
+    python benchmarks/embed_parity.py [--rgb-items 100] [--skip-rgb] [--skip-seed] [--work DIR]
 
 Writes benchmarks/results/embed_parity.json and prints Markdown tables.
 """
@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import SHARED, load_jsonl, machine, write_result  # noqa: E402
+from benchmarks._common import RESULTS, SHARED, load_jsonl, machine, write_result  # noqa: E402
 from benchmarks.peer_compare import rgb_item_hit, rgb_pool, seed_item_hit  # noqa: E402
 from rag.config import load_config  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
@@ -52,11 +52,14 @@ def build(inputs: list[Path], work: Path, name: str) -> dict[str, Path]:
     out = {}
     for backend in BACKENDS:
         index = work / f"{name}-{backend}"
+        out[backend] = index
+        if (index / "manifest.json").is_file():  # --work of an earlier run: reuse what was built
+            print(f"  reusing {index}", file=sys.stderr)
+            continue
         t = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):
             pipeline(index, backend).ingest(inputs, rebuild=True)
         print(f"  built {name} with {backend} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-        out[backend] = index
     return out
 
 
@@ -150,13 +153,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rgb-items", type=int, default=100)
     ap.add_argument("--skip-rgb", action="store_true")
+    ap.add_argument("--skip-seed", action="store_true", help="keep the seed block of an earlier result file")
+    ap.add_argument("--work", help="work folder (indexes already built there are reused)")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="shanhai-embed-parity-"))
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="shanhai-embed-parity-"))
+    work.mkdir(parents=True, exist_ok=True)
     result: dict = {"machine": machine(), "backends": list(BACKENDS), "k": K,
                     "note": "machine shared with other jobs; quality numbers do not depend on load"}
-    seed_items = load_jsonl(SHARED / "eval" / "seed_qa_dev.jsonl")
-    result["seed"] = evaluate(build([SHARED / "corpus" / "seeds"], work, "seed"), seed_items, "seed")
-    print(table("Seed dev", result["seed"]))
+    previous = RESULTS / "embed_parity.json"
+    if args.skip_seed and previous.is_file():
+        result["seed"] = json.loads(previous.read_text(encoding="utf-8")).get("seed")
+    else:
+        seed_items = load_jsonl(SHARED / "eval" / "seed_qa_dev.jsonl")
+        result["seed"] = evaluate(build([SHARED / "corpus" / "seeds"], work, "seed"), seed_items, "seed")
+        print(table("Seed dev", result["seed"]))
+        write_result("embed_parity", result)
     if not args.skip_rgb:
         pool, rgb_items = rgb_pool(work, args.rgb_items)
         result["rgb_pool"] = evaluate(build([pool], work, "rgb"), rgb_items, "rgb")

@@ -63,7 +63,8 @@ class OnnxEmbedder:
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.no_truncation()  # truncated in token_ids(), after the trailing-space fix
+        self.space_id = self.tokenizer.token_to_id("▁")
         self.pad_id = self.tokenizer.token_to_id("<pad>")
         if self.pad_id is None:
             self.pad_id = 1
@@ -71,8 +72,22 @@ class OnnxEmbedder:
         self.model_file = Path(model_file)
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        """Token ids of each text (with ``<s>``/``</s>``, truncated to 512)."""
-        return [enc.ids for enc in self.tokenizer.encode_batch(list(texts))]
+        """Token ids of each text (with ``<s>``/``</s>``, truncated to 512), as transformers makes them.
+
+        transformers' XLM-R tokenizer (what sentence-transformers runs) emits no token for
+        whitespace at the end of the normalised text, where the bare ``tokenizers`` pipeline
+        emits a lone ``▁``; it is dropped here before truncating (checked on every seed and
+        RGB dev text, ``tests/test_embed_backends.py``).
+        """
+        out = []
+        for enc in self.tokenizer.encode_batch(list(texts)):
+            ids = enc.ids
+            if len(ids) > 2 and ids[-2] == self.space_id:
+                ids = ids[:-2] + ids[-1:]
+            if len(ids) > MAX_TOKENS:
+                ids = ids[:MAX_TOKENS - 1] + ids[-1:]
+            out.append(ids)
+        return out
 
     def embed_ids(self, batch: Sequence[Sequence[int]]) -> np.ndarray:
         """Run one padded batch; returns ``(len(batch), dim)`` L2-normalised float32."""

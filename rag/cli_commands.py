@@ -91,7 +91,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     if args.index_type:
         config = config.with_overrides({"index.type": args.index_type})
     pipe = Pipeline(config)
-    pipe.encoder  # load (and prepare) the model before the bar starts
+    pipe.encoder.load()  # load (and prepare) the model before the bar starts; fixes the backend recorded
     bar, update = _progress_bar("导入")
     try:
         report = pipe.ingest(args.paths, rebuild=args.rebuild, progress=update)

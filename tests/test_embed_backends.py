@@ -255,3 +255,28 @@ def test_search_and_read_only_commands_never_import_torch(seed_pipeline):
     assert not {"torch", "transformers", "sentence_transformers"} & set(heavy), heavy
     hits = json.loads(stdout.split("\nMODULES=")[0])
     assert len(hits) == 5 and all(h["chunk_id"] for h in hits)
+
+
+@pytest.mark.slow
+def test_onnx_token_ids_equal_transformers(seeds_dir, eval_dir):
+    """The torch-free tokenisation must feed the model exactly what sentence-transformers feeds it."""
+    from transformers import AutoTokenizer
+
+    from embeddings.onnx_export import TOKENIZER_FILE
+    from embeddings.onnx_runtime import OnnxEmbedder
+    from rag.config import load_config
+    from rag.models import embedding_dir, onnx_dir
+
+    cfg = load_config()
+    folder = onnx_dir(cfg)
+    manifest = read_onnx_manifest(folder)
+    embedder = OnnxEmbedder(folder / manifest["variants"]["onnx-int8"]["file"], folder / TOKENIZER_FILE)
+    reference = AutoTokenizer.from_pretrained(str(embedding_dir(cfg)))
+    texts = ["末尾有空格的问题？ ", " 开头有空格", "两个  空格", "换行结尾\n", "全角空格结尾\u3000", "替换字符结尾\ufffd",
+             "", "   ", "▁", "passage: " + "很长的段落。" * 200]
+    texts += ["passage: " + p.read_text(encoding="utf-8") for p in sorted(seeds_dir.glob("*.txt"))]
+    rgb = [json.loads(x) for x in (eval_dir / "external" / "rgb_zh_dev.jsonl").read_text(encoding="utf-8").splitlines()[:20]]
+    texts += ["query: " + it["question"] for it in rgb] + ["passage: " + p for it in rgb for p in it["positive"]]
+    expected = reference(texts, truncation=True, max_length=512)["input_ids"]
+    got = embedder.token_ids(texts)
+    assert [i for i, (a, b) in enumerate(zip(expected, got)) if list(a) != list(b)] == []
