@@ -8,8 +8,9 @@ backend: model load seconds, chunks/s and tokens/s (e5 tokens incl. ``<s>``/``</
 work the model does; padded tokens also given), peak RSS.
 
 ``--sweep``: one subprocess per ONNX backend encodes the same 256 chunks with every batch
-size x ONNX Runtime thread count (two interleaved passes), plus batch 32 without sorting by
-length (padding waste), to choose ``models.embedding.batch_size``/``threads``.
+size x ONNX Runtime thread count (two interleaved passes), plus batch 32 with spin-waiting
+threads and batch 32 without sorting by length (padding waste), to choose
+``models.embedding.batch_size``/``threads``/``spin_wait``.
 
 Usage:
     python benchmarks/embed_speed.py [--articles 300] [--rounds 3] [--sweep]
@@ -62,12 +63,12 @@ def archive_chunks(n_articles: int) -> list[str]:
     return texts
 
 
-def encoder_for(backend: str, batch_size: int, threads: int):
+def encoder_for(backend: str, batch_size: int, threads: int, spin: bool = False):
     from rag.config import load_config
     from rag.models import build_encoder
 
     cfg = load_config(overrides={"models.embedding.backend": backend, "models.embedding.batch_size": batch_size,
-                                 "models.embedding.threads": threads})
+                                 "models.embedding.threads": threads, "models.embedding.spin_wait": spin})
     return build_encoder(cfg)
 
 
@@ -93,8 +94,8 @@ def child_speed(args) -> dict:
 def child_sweep(args) -> dict:
     texts = json.loads(Path(args.texts).read_text(encoding="utf-8"))[:256]
     rows = []
-    configs = [(b, t) for b in (8, 16, 32, 64) for t in (1, 2)]
-    encoders = {c: encoder_for(args.child, c[0], c[1]) for c in configs}
+    configs = [(b, t, False) for b in (8, 16, 32, 64) for t in (1, 2)] + [(32, 2, True)]
+    encoders = {c: encoder_for(args.child, *c) for c in configs}
     for enc in encoders.values():
         enc.load()
         enc.encode_passages(["预热"])
@@ -103,15 +104,15 @@ def child_sweep(args) -> dict:
             enc = encoders[c]
             enc.stats.update({"texts": 0, "tokens": 0, "padded_tokens": 0, "seconds": 0.0})
             enc.encode_passages(texts)
-            rows.append({"batch_size": c[0], "threads": c[1], "sorted": True, "seconds": enc.stats["seconds"],
+            rows.append({"batch_size": c[0], "threads": c[1], "spin_wait": c[2], "sorted": True, "seconds": enc.stats["seconds"],
                          "tokens": enc.stats["tokens"], "padded_tokens": enc.stats["padded_tokens"]})
-        enc = encoders[(32, 2)]  # the same batches in input order: what sorting by length saves
+        enc = encoders[(32, 2, False)]  # the same batches in input order: what sorting by length saves
         runner = enc._load()
         ids = runner.token_ids(["passage: " + x for x in texts])
         t = time.perf_counter()
         for i in range(0, len(texts), 32):
             runner.embed_batch(None, ids[i:i + 32])
-        rows.append({"batch_size": 32, "threads": 2, "sorted": False, "seconds": time.perf_counter() - t,
+        rows.append({"batch_size": 32, "threads": 2, "spin_wait": False, "sorted": False, "seconds": time.perf_counter() - t,
                      "tokens": sum(map(len, ids)),
                      "padded_tokens": sum(len(b) * max(map(len, b)) for b in (ids[i:i + 32] for i in range(0, len(ids), 32)))})
     return {"backend": args.child, "texts": len(texts), "rows": rows}

@@ -122,7 +122,7 @@ class Encoder:
 
     def __init__(self, model_dir: Path, *, batch_size: int = 32, threads: int = 0,
                  auto_prepare: bool = True, progress: bool = True, backend: str = "torch",
-                 onnx_dir: Path | None = None):
+                 onnx_dir: Path | None = None, spin_wait: bool = False):
         """Set up a lazy encoder.
 
         Args:
@@ -133,6 +133,7 @@ class Encoder:
             progress: show progress while preparing a model.
             backend: ``onnx-int8`` | ``onnx`` | ``torch``.
             onnx_dir: folder of the ONNX models (default ``<model_dir>-onnx`` beside it).
+            spin_wait: let ONNX Runtime's idle threads spin between operators.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size 必须是正整数，收到 {batch_size}")
@@ -149,6 +150,7 @@ class Encoder:
         self.auto_prepare = auto_prepare
         self.progress = progress
         self.backend = backend
+        self.spin_wait = spin_wait
         self.active_backend: str | None = None  # set when loaded (after any fallback)
         self._runner: _TorchRunner | _OnnxRunner | None = None
         self.stats: dict[str, float] = {"texts": 0, "tokens": 0, "padded_tokens": 0, "seconds": 0.0}
@@ -172,7 +174,8 @@ class Encoder:
         if self._runner is None:
             with _LOAD_LOCK:
                 backend = self._usable_backend(prepare=True)
-                key = (str(self.model_dir.resolve()), str(self.onnx_dir.resolve()), backend, self.threads)
+                key = (str(self.model_dir.resolve()), str(self.onnx_dir.resolve()), backend, self.threads,
+                       self.spin_wait)
                 if key not in _LOADED:
                     _LOADED[key] = self._make_runner(backend)
                 self._runner, self.active_backend = _LOADED[key], backend
@@ -187,7 +190,7 @@ class Encoder:
 
         variant = (read_onnx_manifest(self.onnx_dir) or {})["variants"][backend]
         return _OnnxRunner(OnnxEmbedder(self.onnx_dir / variant["file"], self.onnx_dir / TOKENIZER_FILE,
-                                        threads=self.threads))
+                                        threads=self.threads, spin=self.spin_wait))
 
     def _usable_backend(self, *, prepare: bool) -> str:
         """The backend that will run: the requested one, or the next whose parity check passed.

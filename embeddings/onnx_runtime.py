@@ -47,9 +47,12 @@ class OnnxEmbedder:
         model_file: ``model.onnx`` or a quantised variant.
         tokenizer_file: the model's ``tokenizer.json``.
         threads: ONNX Runtime intra-op threads; 0 = all cores.
+        spin: let idle intra-op threads spin-wait between operators (ONNX Runtime's default).
+            Off by default: on this project's shared 2-core machines spinning cost 35-45% more
+            wall time and CPU (docs/benchmarks.md).
     """
 
-    def __init__(self, model_file: Path, tokenizer_file: Path, *, threads: int = 0):
+    def __init__(self, model_file: Path, tokenizer_file: Path, *, threads: int = 0, spin: bool = False):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -59,6 +62,7 @@ class OnnxEmbedder:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
         self.input_names = {i.name for i in self.session.get_inputs()}
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
