@@ -13,7 +13,8 @@ threads and batch 32 without sorting by length (padding waste), to choose
 ``models.embedding.batch_size``/``threads``/``spin_wait``.
 
 Usage:
-    python benchmarks/embed_speed.py [--articles 300] [--rounds 3] [--sweep]
+    python benchmarks/embed_speed.py [--articles 300] [--rounds 3]
+    python benchmarks/embed_speed.py --sweep [--passes 2] [--sweep-backends onnx-int8,onnx]
 
 Writes benchmarks/results/embed_speed.json (and embed_sweep.json with --sweep).
 """
@@ -99,7 +100,7 @@ def child_sweep(args) -> dict:
     for enc in encoders.values():
         enc.load()
         enc.encode_passages(["预热"])
-    for rep in range(2):
+    for rep in range(args.passes):
         for c in (configs if rep == 0 else configs[::-1]):
             enc = encoders[c]
             enc.stats.update({"texts": 0, "tokens": 0, "padded_tokens": 0, "seconds": 0.0})
@@ -149,6 +150,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--passes", type=int, default=2, help="interleaved passes of the sweep")
+    ap.add_argument("--sweep-backends", default="onnx-int8,onnx", help="backends the sweep measures")
     ap.add_argument("--child", choices=BACKENDS)
     ap.add_argument("--texts")
     ap.add_argument("--slice")
@@ -161,7 +164,9 @@ def main() -> None:
     tfile.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
     common = ["--texts", str(tfile), "--batch-size", str(args.batch_size), "--threads", str(args.threads)]
     if args.sweep:
-        result = {"machine": machine(), "sweep": [spawn(["--child", b, "--sweep", *common]) for b in ("onnx-int8", "onnx")]}
+        result = {"machine": machine(), "passes": args.passes,
+                  "sweep": [spawn(["--child", b, "--sweep", "--passes", str(args.passes), *common])
+                            for b in args.sweep_backends.split(",")]}
         print(json.dumps(result, indent=1))
         write_result("embed_sweep", result)
         return
