@@ -7,10 +7,11 @@ backend order rotated every round, so all backends see the same machine noise. R
 backend: model load seconds, chunks/s and tokens/s (e5 tokens incl. ``<s>``/``</s>``, the
 work the model does; padded tokens also given), peak RSS.
 
-``--sweep``: one subprocess per ONNX backend encodes the same 256 chunks with every batch
-size x ONNX Runtime thread count (two interleaved passes), plus batch 32 with spin-waiting
-threads and batch 32 without sorting by length (padding waste), to choose
-``models.embedding.batch_size``/``threads``/``spin_wait``.
+``--sweep``: one subprocess per ONNX backend runs the forward passes of the same 256 chunks
+with every batch size (1-64) x ONNX Runtime thread count (interleaved passes), plus batch 16
+with spin-waiting threads and batch 16 without sorting by length (padding waste), to choose
+``models.embedding.batch_size``/``threads``/``spin_wait`` (the encoder itself runs int8 one
+text per pass, see ``Encoder._batch_size``).
 
 Usage:
     python benchmarks/embed_speed.py [--articles 300] [--rounds 3]
@@ -92,30 +93,35 @@ def child_speed(args) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
+def _timed_batches(runner, ids: list[list[int]], batch: int, sort: bool) -> dict:
+    """Run the runner's forward passes directly (any backend, any batch size) and time them."""
+    from embeddings.onnx_runtime import length_batches
+
+    groups = (length_batches([len(x) for x in ids], batch) if sort
+              else [list(range(i, min(i + batch, len(ids)))) for i in range(0, len(ids), batch)])
+    t = time.perf_counter()
+    for rows in groups:
+        runner.embed_batch(None, [ids[i] for i in rows])
+    return {"seconds": time.perf_counter() - t, "tokens": sum(map(len, ids)),
+            "padded_tokens": sum(len(rows) * max(len(ids[i]) for i in rows) for rows in groups)}
+
+
 def child_sweep(args) -> dict:
+    """Forward passes of the same 256 chunks under every batch size x threads (x spin, x sorting)."""
     texts = json.loads(Path(args.texts).read_text(encoding="utf-8"))[:256]
     rows = []
-    configs = [(b, t, False) for b in (8, 16, 32, 64) for t in (1, 2)] + [(32, 2, True)]
-    encoders = {c: encoder_for(args.child, *c) for c in configs}
-    for enc in encoders.values():
-        enc.load()
-        enc.encode_passages(["预热"])
+    configs = [(b, t, False, True) for b in (1, 4, 16, 32, 64) for t in (1, 2)]
+    configs += [(16, 2, True, True), (16, 2, False, False)]  # spin-waiting threads; not sorted by length
+    runners = {}
+    for c in configs:
+        enc = encoder_for(args.child, c[0], c[1], c[2])
+        runners[c] = enc._load()
+        runners[c].embed_batch(None, runners[c].token_ids(["passage: 预热"]))
+    ids = runners[configs[0]].token_ids(["passage: " + x for x in texts])
     for rep in range(args.passes):
-        for c in (configs if rep == 0 else configs[::-1]):
-            enc = encoders[c]
-            enc.stats.update({"texts": 0, "tokens": 0, "padded_tokens": 0, "seconds": 0.0})
-            enc.encode_passages(texts)
-            rows.append({"batch_size": c[0], "threads": c[1], "spin_wait": c[2], "sorted": True, "seconds": enc.stats["seconds"],
-                         "tokens": enc.stats["tokens"], "padded_tokens": enc.stats["padded_tokens"]})
-        enc = encoders[(32, 2, False)]  # the same batches in input order: what sorting by length saves
-        runner = enc._load()
-        ids = runner.token_ids(["passage: " + x for x in texts])
-        t = time.perf_counter()
-        for i in range(0, len(texts), 32):
-            runner.embed_batch(None, ids[i:i + 32])
-        rows.append({"batch_size": 32, "threads": 2, "spin_wait": False, "sorted": False, "seconds": time.perf_counter() - t,
-                     "tokens": sum(map(len, ids)),
-                     "padded_tokens": sum(len(b) * max(map(len, b)) for b in (ids[i:i + 32] for i in range(0, len(ids), 32)))})
+        for c in (configs if rep % 2 == 0 else configs[::-1]):
+            rows.append({"batch_size": c[0], "threads": c[1], "spin_wait": c[2], "sorted": c[3],
+                         **_timed_batches(runners[c], ids, c[0], c[3])})
     return {"backend": args.child, "texts": len(texts), "rows": rows}
 
 

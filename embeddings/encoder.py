@@ -1,6 +1,6 @@
 """The embedding encoder the pipeline uses: multilingual-e5-small on CPU, three backends.
 
-* ``onnx-int8``: ONNX Runtime, dynamically quantised int8 weights (fastest; ~4x torch);
+* ``onnx-int8``: ONNX Runtime, dynamically quantised int8 weights (fastest; one text per pass);
 * ``onnx``: ONNX Runtime, fp32;
 * ``torch``: sentence-transformers on PyTorch (the reference; what training/export use).
 
@@ -264,7 +264,7 @@ class Encoder:
         ids = runner.token_ids(prefixed)
         lengths = [len(x) for x in ids]
         out = np.zeros((len(items), self.dim), dtype=np.float32)
-        batches = length_batches(lengths, self.batch_size)
+        batches = length_batches(lengths, self._batch_size())
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -285,6 +285,17 @@ class Encoder:
     def count_tokens(self, texts: Sequence[str], *, prefix: str = PASSAGE_PREFIX) -> list[int]:
         """e5 tokens of each text as it would be embedded (prefix, ``<s>``/``</s>``, 512 cap)."""
         return [len(ids) for ids in self._load().token_ids([prefix + t for t in texts])]
+
+    def _batch_size(self) -> int:
+        """Texts per forward pass: ``batch_size``, but 1 for ``onnx-int8``.
+
+        Dynamic int8 quantises activations with one scale per tensor, i.e. per batch (padding
+        included), so a text's vector would depend on what else is in its batch (cosine 0.996
+        between batchings). One text per pass makes every vector depend on its text alone (as
+        queries, cached vectors and Ray workers need) and computes no padding; on the shared
+        2-core machine it was as fast as batches of 4-16 (docs/benchmarks.md).
+        """
+        return 1 if self.active_backend == "onnx-int8" else self.batch_size
 
     def tokens_per_second(self) -> float:
         """Tokens encoded per second so far (0.0 before the first encode)."""

@@ -230,6 +230,19 @@ def test_onnx_fp32_equals_torch_vectors(torch_pipeline, seed_pipeline, dev_quest
 
 
 @pytest.mark.slow
+def test_int8_vectors_do_not_depend_on_the_batch(seed_pipeline, torch_pipeline, dev_questions):
+    """Dynamic int8 scales activations per batch: the encoder runs one text per pass instead."""
+    enc = seed_pipeline.encoder
+    texts = [h.chunk.text for q in dev_questions[:4] for h in torch_pipeline.search(q, 4)]
+    together = enc.encode_passages(texts)
+    alone = np.stack([enc.encode_passages([t])[0] for t in texts])
+    np.testing.assert_array_equal(together, alone)
+    other = Encoder(enc.model_dir, backend="onnx-int8", onnx_dir=enc.onnx_dir, batch_size=3, threads=1,
+                    auto_prepare=False)
+    np.testing.assert_allclose(other.encode_passages(list(reversed(texts)))[::-1], together, atol=1e-6)
+
+
+@pytest.mark.slow
 def test_index_from_another_backend_warns(torch_pipeline, seed_config, caplog):
     from rag.config import load_config
     from rag.pipeline import Pipeline
