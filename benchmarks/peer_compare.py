@@ -99,8 +99,7 @@ def token_stats(encoder, texts: list[str], sample: int = 20000) -> dict:
     """e5 tokens per chunk (with the ``passage: `` prefix and special tokens, as embedded)."""
     rng = np.random.default_rng(0)
     pick = texts if len(texts) <= sample else [texts[i] for i in rng.choice(len(texts), sample, replace=False)]
-    tok = encoder.model.tokenizer
-    counts = [len(ids) for ids in tok(["passage: " + t for t in pick], truncation=True, max_length=512)["input_ids"]]
+    counts = encoder.count_tokens(pick)
     mean = float(np.mean(counts)) if counts else 0.0
     return {"tokens_per_chunk": round(mean, 1), "chars_per_chunk": round(float(np.mean([len(t) for t in texts])), 1) if texts else 0,
             "tokens_total_est": int(round(mean * len(texts))), "truncated_at_512": int(sum(c >= 512 for c in counts))}
@@ -341,10 +340,11 @@ def run(args) -> dict:
     return result
 
 
-def _torch_threads() -> int:
-    import torch
+def _torch_threads() -> int | None:
+    import sys
 
-    return torch.get_num_threads()
+    torch = sys.modules.get("torch")  # only meaningful when the torch backend is in use
+    return torch.get_num_threads() if torch else None
 
 
 def _ratio(a, b):

@@ -7,7 +7,6 @@ import sys
 from typing import Sequence
 
 from rag.cli import command, print_json
-from rag.answer.markers import merge_spans
 from rag.config import Config
 from rag.types import Answer, Citation
 
@@ -42,6 +41,8 @@ def mark_spans(text: str, spans: Sequence[Sequence[int]], *, open_mark: str = OP
     Returns:
         The text with the supporting spans marked.
     """
+    from rag.answer.markers import merge_spans  # lazily: rag.answer pulls in the text stack (~0.3 s)
+
     merged = merge_spans(spans, len(text))
     out, pos = [], 0
     for a, b in merged:
@@ -97,12 +98,14 @@ def format_timings(answer: Answer) -> str:
 
 @command("ask")
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
+    from rag import warmup
     from rag.pipeline import Pipeline
     from rag.validate import check_filters
 
     pipe = Pipeline(config)
-    question = pipe.check_question(args.question)
+    question = pipe.check_question(args.question)  # bad input fails before any model loads
     filters = check_filters(args.source, args.date_from, args.date_to)
+    warmup.start(pipe)  # encoder + jieba load while the index opens
     if args.previous:
         question = pipe.standalone_question(question, [(q, "") for q in args.previous])
     rewritten = question if question != args.question.strip() else None

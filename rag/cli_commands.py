@@ -135,7 +135,7 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     if args.index_type:
         config = config.with_overrides({"index.type": args.index_type})
     pipe = Pipeline(config)
-    pipe.encoder  # load (and prepare) the model before the bar starts
+    pipe.encoder.load()  # load (and prepare) the model before the bar starts; fixes the backend recorded
     bar, update = _progress_bar("导入")
     stop = _GracefulStop(bar)
     try:
@@ -161,12 +161,31 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                 "near_duplicates": report.near_duplicates,
                 "seconds": round(report.seconds, 3),
                 "embed_seconds": round(report.embed_seconds, 3),
+                "embedding": _embedding_stats(pipe.encoder),
             }
         )
     else:
         print(report.summary())
+        stats = _embedding_stats(pipe.encoder)
+        if stats["tokens"]:
+            print(f"向量后端 {stats['backend']}：{stats['texts']} 段、{stats['tokens']} 个 token，"
+                  f"{stats['tokens_per_second']:.0f} token/秒（{stats['texts_per_second']:.1f} 段/秒，不含模型加载）。")
         print(f"索引：{pipe.index_dir}")
     return 0 if report.ok else 1
+
+
+def _embedding_stats(encoder) -> dict:
+    """Backend and throughput of the encoder's work in this process (tokens/s, texts/s)."""
+    stats = getattr(encoder, "stats", None) or {"texts": 0, "tokens": 0, "seconds": 0.0}
+    seconds = float(stats.get("seconds") or 0.0)
+    return {
+        "backend": getattr(encoder, "active_backend", None) or getattr(encoder, "backend", None),
+        "texts": int(stats.get("texts", 0)),
+        "tokens": int(stats.get("tokens", 0)),
+        "seconds": round(seconds, 3),
+        "tokens_per_second": round(stats.get("tokens", 0) / seconds, 1) if seconds else 0.0,
+        "texts_per_second": round(stats.get("texts", 0) / seconds, 2) if seconds else 0.0,
+    }
 
 
 @command("remove")
@@ -186,12 +205,16 @@ def cmd_remove(args: argparse.Namespace, config: Config) -> int:
 
 @command("search")
 def cmd_search(args: argparse.Namespace, config: Config) -> int:
+    from rag import warmup
     from rag.pipeline import Pipeline
     from rag.text.injection import INJECTION_LABEL
-    from rag.validate import check_filters
+    from rag.validate import check_filters, check_question
 
-    hits = Pipeline(config).search(args.question, args.k, filters=check_filters(args.source, args.date_from,
-                                                                                args.date_to))
+    check_question(args.question)  # bad input fails before any model starts loading
+    filters = check_filters(args.source, args.date_from, args.date_to)
+    pipe = Pipeline(config)
+    warmup.start(pipe)  # encoder + jieba load while the index opens
+    hits = pipe.search(args.question, args.k, filters=filters)
     if args.json:
         print_json([h.to_json() for h in hits])
         return 0

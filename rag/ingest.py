@@ -93,7 +93,8 @@ class Ingestor:
     def _writer(self, index_dir: Path, rebuild: bool) -> IndexWriter:
         params = dict(self.chunk_params)
         params["index"] = dict(self.config["index"])
-        return IndexWriter(index_dir, model_name=self.encoder.name, dim=self.encoder.dim, params=params, rebuild=rebuild)
+        return IndexWriter(index_dir, model_name=self.encoder.name, dim=self.encoder.dim, params=params, rebuild=rebuild,
+                           embedding=getattr(self.encoder, "index_info", None))
 
     # -- progress (reported from the consuming thread only) -----------------------------------
     def _note(self, text: str) -> None:

@@ -1,16 +1,41 @@
-"""Model provisioning front door: where each model lives, prepare all, report status."""
+"""Model provisioning front door: where each model lives, prepare all, report status, encoder."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.config import Config
+
+if TYPE_CHECKING:  # pragma: no cover
+    from embeddings.encoder import Encoder
 
 
 def embedding_dir(config: Config) -> Path:
     """Folder of the sentence-transformers embedding model."""
     emb = config["models"]["embedding"]
     return Path(emb["dir"]).expanduser() if emb.get("dir") else config.models_dir / emb["name"]
+
+
+def onnx_dir(config: Config) -> Path:
+    """Folder of the ONNX (fp32 + int8) exports of the embedding model."""
+    custom = config.get("models.embedding.onnx_dir")
+    if custom:
+        return Path(custom).expanduser()
+    from embeddings.onnx_export import onnx_dir_for
+
+    return onnx_dir_for(embedding_dir(config))
+
+
+def build_encoder(config: Config) -> "Encoder":
+    """The lazy :class:`~embeddings.encoder.Encoder` the config asks for (nothing loaded yet)."""
+    from embeddings.encoder import Encoder
+
+    emb = config["models"]["embedding"]
+    return Encoder(embedding_dir(config), batch_size=int(emb["batch_size"]), threads=int(emb["threads"]),
+                   backend=str(emb.get("backend") or "torch"), onnx_dir=onnx_dir(config),
+                   spin_wait=bool(emb.get("spin_wait", False)),
+                   auto_prepare=bool(config.get("models.auto_prepare", True)))
 
 
 def gguf_path(config: Config) -> Path:
@@ -22,13 +47,18 @@ def gguf_path(config: Config) -> Path:
 
 
 def prepare_models(config: Config, *, only: str | None = None, force: bool = False, progress: bool = True) -> list[Path]:
-    """Build every model from its installed packages (cached; verified). Returns the ready paths."""
+    """Build every model from its installed packages (cached; verified). Returns the ready paths.
+
+    ``embedding`` covers the sentence-transformers folder and its ONNX fp32/int8 exports.
+    """
+    from embeddings.onnx_export import prepare_onnx_model
     from embeddings.provision import prepare_embedding_model
     from rag.llm.gguf import prepare_gguf
 
     ready: list[Path] = []
     if only in (None, "embedding"):
         ready.append(prepare_embedding_model(embedding_dir(config), progress=progress, force=force))
+        ready.append(prepare_onnx_model(embedding_dir(config), onnx_dir(config), progress=progress, force=force))
     if only in (None, "llm"):
         target = gguf_path(config)
         ready.append(prepare_gguf(target.parent, progress=progress, force=force))
@@ -37,11 +67,13 @@ def prepare_models(config: Config, *, only: str | None = None, force: bool = Fal
 
 def model_status(config: Config, *, deep: bool = False) -> list[dict]:
     """One status row per model: name, path, ready, size_mb, detail."""
+    from embeddings.onnx_export import onnx_model_status
     from embeddings.provision import embedding_model_status
     from rag.llm.gguf import gguf_status
 
     return [
         embedding_model_status(embedding_dir(config), deep=deep),
+        onnx_model_status(onnx_dir(config), deep=deep),
         gguf_status(gguf_path(config).parent, deep=deep),
     ]
 

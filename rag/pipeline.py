@@ -44,11 +44,9 @@ class Pipeline:
         """The embedding model, loaded (and prepared if needed) on first use."""
         with self._lock:
             if self._encoder is None:
-                from embeddings.encoder import Encoder
+                from rag.models import build_encoder
 
-                emb = self.config["models"]["embedding"]
-                model_dir = Path(emb["dir"]).expanduser() if emb.get("dir") else self.config.models_dir / emb["name"]
-                self._encoder = Encoder(model_dir, batch_size=int(emb["batch_size"]), threads=int(emb["threads"]))
+                self._encoder = build_encoder(self.config)
             return self._encoder
 
     @property
@@ -57,7 +55,8 @@ class Pipeline:
         with self._lock:
             if self._index is None or self._index.is_stale():
                 self._index = Index.open(
-                    self.index_dir, model_name=self.encoder.name, dim=self.encoder.dim, search_params=self.config["index"]
+                    self.index_dir, model_name=self.encoder.name, dim=self.encoder.dim, search_params=self.config["index"],
+                    embedding=getattr(self.encoder, "index_info", None),
                 )
             return self._index
 

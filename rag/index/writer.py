@@ -70,6 +70,8 @@ class IndexWriter(GenerationBuilder):
         params: chunking settings plus ``"index"`` (the ``index`` config section), recorded
             in the manifest; None keeps the index's recorded settings.
         rebuild: start from an empty index instead of the live generation.
+        embedding: ``{"backend", "quantization"}`` of the encoder whose vectors are added,
+            recorded in the manifest; None keeps the index's record.
 
     Raises:
         IndexLockedError: another process is writing.
@@ -78,9 +80,11 @@ class IndexWriter(GenerationBuilder):
         IndexDiskFullError: the disk filled up (here or in a later call); nothing was half-written.
     """
 
-    def __init__(self, path: Path, *, model_name: str, dim: int, params: dict | None = None, rebuild: bool = False):
+    def __init__(self, path: Path, *, model_name: str, dim: int, params: dict | None = None, rebuild: bool = False,
+                 embedding: dict | None = None):
         self.path = Path(path)
         self.model_name, self.dim = model_name, int(dim)
+        self._embedding_info = embedding
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_fd: int | None = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
