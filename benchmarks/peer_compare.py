@@ -99,8 +99,7 @@ def token_stats(encoder, texts: list[str], sample: int = 20000) -> dict:
     """e5 tokens per chunk (with the ``passage: `` prefix and special tokens, as embedded)."""
     rng = np.random.default_rng(0)
     pick = texts if len(texts) <= sample else [texts[i] for i in rng.choice(len(texts), sample, replace=False)]
-    tok = encoder.model.tokenizer
-    counts = [len(ids) for ids in tok(["passage: " + t for t in pick], truncation=True, max_length=512)["input_ids"]]
+    counts = encoder.count_tokens(pick)
     mean = float(np.mean(counts)) if counts else 0.0
     return {"tokens_per_chunk": round(mean, 1), "chars_per_chunk": round(float(np.mean([len(t) for t in texts])), 1) if texts else 0,
             "tokens_total_est": int(round(mean * len(texts))), "truncated_at_512": int(sum(c >= 512 for c in counts))}
@@ -298,11 +297,18 @@ def run(args) -> dict:
     work = Path(args.work or tempfile.mkdtemp(prefix="shanhai-peer-"))
     encoder = Pipeline(config).encoder
     encoder.encode_passages(["预热"])  # load the model before anything is timed
+    # The peer embeds as such pipelines do by default (sentence-transformers, PyTorch fp32) unless
+    # --peer-backend says otherwise; shanhai uses its configured backend.
+    from rag.config import load_config as _load
+
+    peer_encoder = Pipeline(_load(overrides={**overrides, "models.embedding.backend": args.peer_backend})).encoder
+    peer_encoder.encode_passages(["预热"])
     seed_items = load_jsonl(SHARED / "eval" / "seed_qa_dev.jsonl")
     result: dict = {"machine": machine(), "settings": {
         "limit": args.limit, "time_budget_s": args.time_budget, "shanhai_overrides": overrides,
         "peer": {"splitter": args.peer_splitter, "chunk_size": 250, "chunk_overlap": 50, "top_k": TOP_K},
-        "embedding_batch_size": encoder.batch_size, "torch_threads": _torch_threads()}}
+        "embedding_batch_size": encoder.batch_size, "torch_threads": _torch_threads(),
+        "embedding_backend": {"shanhai": config.get("models.embedding.backend"), "peer": args.peer_backend}}}
 
     # A. seeds + archive, ingested by both in alternating rounds
     n_archive = min(args.limit or FULL, FULL)
@@ -310,7 +316,7 @@ def run(args) -> dict:
     bounds = [round(n_archive * (r + 1) / rounds) for r in range(rounds)]
     blocks = [[SEEDS, f] if r == 0 else [f] for r, f in enumerate(archive_blocks(work, bounds))]
     shanhai = Shanhai(config, encoder, work / "shanhai-archive")
-    peer = Peer(encoder, work / "peer-archive", args.peer_splitter)
+    peer = Peer(peer_encoder, work / "peer-archive", args.peer_splitter)
     (s_ing, p_ing), done = ingest_rounds([shanhai, peer], blocks, args.time_budget)
     block = ingest_block(s_ing, p_ing, shanhai.texts(), peer.texts(), encoder, shanhai.size_mb(), peer.size_mb())
     block["partial"] = done < rounds or n_archive < FULL
@@ -327,7 +333,7 @@ def run(args) -> dict:
     if not args.skip_rgb:
         pool, rgb_items = rgb_pool(work, args.rgb_items)
         s_rgb = Shanhai(config, encoder, work / "shanhai-rgb")
-        p_rgb = Peer(encoder, work / "peer-rgb", args.peer_splitter)
+        p_rgb = Peer(peer_encoder, work / "peer-rgb", args.peer_splitter)
         (s_ing, p_ing), _done = ingest_rounds([s_rgb, p_rgb], [[pool]], None)
         block = ingest_block(s_ing, p_ing, s_rgb.texts(), p_rgb.texts(), encoder, s_rgb.size_mb(), p_rgb.size_mb())
         block["latency"] = latency([s_rgb, p_rgb], [it["question"] for it in rgb_items])
@@ -341,10 +347,11 @@ def run(args) -> dict:
     return result
 
 
-def _torch_threads() -> int:
-    import torch
+def _torch_threads() -> int | None:
+    import sys
 
-    return torch.get_num_threads()
+    torch = sys.modules.get("torch")  # only meaningful when the torch backend is in use
+    return torch.get_num_threads() if torch else None
 
 
 def _ratio(a, b):
@@ -421,6 +428,8 @@ def main() -> None:
     ap.add_argument("--rgb-items", type=int, help="use only the first N RGB dev items")
     ap.add_argument("--skip-rgb", action="store_true", help="skip part B")
     ap.add_argument("--peer-splitter", choices=["chatchat", "plain"], default="chatchat")
+    ap.add_argument("--peer-backend", choices=["torch", "onnx", "onnx-int8"], default="torch",
+                    help="the peer's embedding backend (default torch fp32, as LangChain-style pipelines run)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="shanhai config override")
     ap.add_argument("--work", help="working folder (default: a temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the indexes in the working folder")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from rag.text.injection import clip_spans
 from rag.types import Chunk, Document
 
 _END_RE = re.compile(r"(?:[。！？；!?;]|…+|\.{3,})+[”’」』〕）)\]】》\"'〉]*")
@@ -145,8 +146,9 @@ def chunk_document(doc: Document, *, target: int = 300, overlap: int = 80, max_c
         max_chars: hard cap; longer sentences are cut at clause boundaries.
 
     Returns:
-        Chunks with ``chunk_id = f"{doc_id}#{ordinal}"``, ``text = doc.text[start:end]``
-        and ``original = doc.original[start:end]``.
+        Chunks with ``chunk_id = f"{doc_id}#{ordinal}"``, ``text = doc.text[start:end]``,
+        ``original = doc.original[start:end]`` and ``flagged`` = the part of
+        ``doc.injected`` inside the chunk (chunk-relative).
     """
     return [
         Chunk(
@@ -157,6 +159,7 @@ def chunk_document(doc: Document, *, target: int = 300, overlap: int = 80, max_c
             original=doc.original[a:b],
             start=a,
             end=b,
+            flagged=clip_spans(doc.injected, a, b),
         )
         for n, (a, b) in enumerate(chunk_spans(doc.text, target=target, overlap=overlap, max_chars=max_chars))
     ]

@@ -7,7 +7,6 @@ import sys
 from typing import Sequence
 
 from rag.cli import command, print_json
-from rag.answer.markers import merge_spans
 from rag.config import Config
 from rag.types import Answer, Citation
 
@@ -25,6 +24,8 @@ def add_parser(sub, common) -> None:
     p.add_argument("--source", action="append", help="只用某来源的文章（可重复）")
     p.add_argument("--date-from", help="起始日期 YYYY-MM-DD")
     p.add_argument("--date-to", help="截止日期 YYYY-MM-DD")
+    p.add_argument("--previous", action="append", default=[], metavar="QUESTION",
+                   help="同一对话中之前问过的问题（可重复，按先后顺序）：追问会先改写成完整的问题")
 
 
 def mark_spans(text: str, spans: Sequence[Sequence[int]], *, open_mark: str = OPEN_MARK,
@@ -40,6 +41,8 @@ def mark_spans(text: str, spans: Sequence[Sequence[int]], *, open_mark: str = OP
     Returns:
         The text with the supporting spans marked.
     """
+    from rag.answer.markers import merge_spans  # lazily: rag.answer pulls in the text stack (~0.3 s)
+
     merged = merge_spans(spans, len(text))
     out, pos = [], 0
     for a, b in merged:
@@ -55,6 +58,10 @@ def format_citation(c: Citation) -> str:
     if c.title:
         head += f"  《{c.title}》"
     body = mark_spans(c.original, c.support).replace("\n", " ").strip()
+    if c.injection_spans:
+        from rag.text.injection import INJECTION_LABEL
+
+        head += f"  {INJECTION_LABEL}"
     return f"{head}\n    {body}"
 
 
@@ -72,6 +79,10 @@ def format_checks(answer: Answer) -> list[str]:
         lines.append("警告：以下数字在所给段落中找不到：" + "、".join(ch["ungrounded_numbers"]))
     if ch.get("unsupported_sentences"):
         lines.append(f"警告：{len(ch['unsupported_sentences'])} 句内容未能在段落中核实（已标注〔未核实〕）")
+    if ch.get("injection_withheld"):
+        from rag.text.injection import withheld_notice
+
+        lines.append(withheld_notice([str(w.get("title") or "") for w in ch["injection_withheld"]]))
     return lines
 
 
@@ -87,21 +98,27 @@ def format_timings(answer: Answer) -> str:
 
 @command("ask")
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
-    from rag.pipeline import Pipeline, check_question
-    from rag.retrieve import Filters
+    from rag import warmup
+    from rag.pipeline import Pipeline
+    from rag.validate import check_filters
 
-    check_question(args.question)
-    filters = None
-    if args.source or args.date_from or args.date_to:
-        filters = Filters(sources=args.source, date_from=args.date_from, date_to=args.date_to)
     pipe = Pipeline(config)
+    question = pipe.check_question(args.question)  # bad input fails before any model loads
+    filters = check_filters(args.source, args.date_from, args.date_to)
+    warmup.start(pipe)  # encoder + jieba load while the index opens
+    if args.previous:
+        question = pipe.standalone_question(question, [(q, "") for q in args.previous])
+    rewritten = question if question != args.question.strip() else None
     if args.json:
-        answer = pipe.ask(args.question, backend=args.backend, k=args.k, filters=filters)
+        answer = pipe.ask(question, backend=args.backend, k=args.k, filters=filters)
+        answer.rewritten_question = rewritten
         print_json(answer.to_json())
         return 0
+    if rewritten:
+        print(f"（已理解为：{rewritten}）")
     streamed: list[str] = []
     answer: Answer | None = None
-    for event in pipe.ask_stream(args.question, backend=args.backend, k=args.k, filters=filters):
+    for event in pipe.ask_stream(question, backend=args.backend, k=args.k, filters=filters):
         if event["type"] == "token":
             streamed.append(event["text"])
             sys.stdout.write(event["text"])

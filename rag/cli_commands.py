@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from rag.cli import command, eprint, print_json
@@ -18,6 +20,7 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--only", choices=["embedding", "llm", "judge"], help="只处理其中一个模型")
     p.add_argument("--force", action="store_true", help="重新构建，即使缓存可用")
     p.add_argument("--deep", action="store_true", help="status 时重新计算校验和")
+    p.add_argument("--no-smoke", action="store_true", help="prepare 后不在子进程中试运行本地模型")
 
     p = sub.add_parser("ingest", help="导入文件或文件夹（txt/md/html/jsonl[.gz]）")
     common(p)
@@ -57,6 +60,11 @@ def _progress_bar(desc: str):
     bar = tqdm(desc=desc, unit="篇", file=sys.stderr, dynamic_ncols=True)
 
     def update(done: int, total: int | None, message: str) -> None:
+        from rag.ingest import NOTE
+
+        if message.startswith(NOTE):  # an event (where a resumed run continues): its own line
+            bar.write(message[len(NOTE):], file=sys.stderr)
+            return
         if total is not None and bar.total != total:
             bar.total = total
         bar.n = done
@@ -66,14 +74,48 @@ def _progress_bar(desc: str):
     return bar, update
 
 
+class _GracefulStop:
+    """First Ctrl-C (or SIGTERM) during an ingest: stop after the current document and commit
+    what is done; a second Ctrl-C interrupts at once (the resume journal keeps the vectors)."""
+
+    def __init__(self, bar):
+        self.bar = bar
+        self.asked = False
+        self._old: dict = {}
+
+    def __call__(self) -> bool:
+        return self.asked
+
+    def _handle(self, signum, frame) -> None:
+        if self.asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.asked = True
+        self.bar.write("正在停止：提交已完成的文档后退出（再按一次 Ctrl-C 立即退出）…", file=sys.stderr)
+
+    def __enter__(self) -> "_GracefulStop":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
 @command("models")
 def cmd_models(args: argparse.Namespace, config: Config) -> int:
-    from rag.models import model_status, prepare_models
+    from rag.models import llm_runtime_status, model_status, prepare_models, smoke_test_llm
 
     if args.action == "prepare":
         for path in prepare_models(config, only=args.only, force=args.force):
             eprint(f"已就绪：{path}")
-        return 0
+        if args.only == "embedding" or args.no_smoke:
+            return 0
+        result = smoke_test_llm(config)  # in a child process: a crash is reported, not suffered
+        for line in result.report():
+            (print if result.ok else eprint)(line)
+        return 0 if result.ok else 1
     rows = model_status(config, deep=args.deep)
     for row in rows:
         mark = "✓ 就绪" if row["ready"] else "✗ 未就绪"
@@ -81,7 +123,9 @@ def cmd_models(args: argparse.Namespace, config: Config) -> int:
         print(f"{mark}  {row['name']:<44} {size:>8}  {row['path']}")
         if row.get("detail"):
             print(f"        {row['detail']}")
-    return 0 if all(r["ready"] for r in rows) else 1
+    runtime = llm_runtime_status(config)
+    print(f"{'✓' if runtime['ready'] else '✗'} {runtime['summary']}")
+    return 0 if all(r["ready"] for r in rows) and runtime["ready"] else 1
 
 
 @command("ingest")
@@ -91,10 +135,12 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     if args.index_type:
         config = config.with_overrides({"index.type": args.index_type})
     pipe = Pipeline(config)
-    pipe.encoder  # load (and prepare) the model before the bar starts
+    pipe.encoder.load()  # load (and prepare) the model before the bar starts; fixes the backend recorded
     bar, update = _progress_bar("导入")
+    stop = _GracefulStop(bar)
     try:
-        report = pipe.ingest(args.paths, rebuild=args.rebuild, progress=update)
+        with stop:
+            report = pipe.ingest(args.paths, rebuild=args.rebuild, progress=update, stop=stop)
     finally:
         bar.close()
     if args.json:
@@ -107,15 +153,39 @@ def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
                 "chunks_added": report.chunks_added,
                 "chunks_embedded": report.chunks_embedded,
                 "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+                "warnings": report.warnings,
+                "checkpoints": report.checkpoints,
+                "resumed_after": report.resumed_after,
+                "chunks_from_journal": report.chunks_from_journal,
+                "cleaned": [{"name": n, "bytes": b} for n, b in report.cleaned],
                 "near_duplicates": report.near_duplicates,
                 "seconds": round(report.seconds, 3),
                 "embed_seconds": round(report.embed_seconds, 3),
+                "embedding": _embedding_stats(pipe.encoder),
             }
         )
     else:
         print(report.summary())
+        stats = _embedding_stats(pipe.encoder)
+        if stats["tokens"]:
+            print(f"向量后端 {stats['backend']}：{stats['texts']} 段、{stats['tokens']} 个 token，"
+                  f"{stats['tokens_per_second']:.0f} token/秒（{stats['texts_per_second']:.1f} 段/秒，不含模型加载）。")
         print(f"索引：{pipe.index_dir}")
     return 0 if report.ok else 1
+
+
+def _embedding_stats(encoder) -> dict:
+    """Backend and throughput of the encoder's work in this process (tokens/s, texts/s)."""
+    stats = getattr(encoder, "stats", None) or {"texts": 0, "tokens": 0, "seconds": 0.0}
+    seconds = float(stats.get("seconds") or 0.0)
+    return {
+        "backend": getattr(encoder, "active_backend", None) or getattr(encoder, "backend", None),
+        "texts": int(stats.get("texts", 0)),
+        "tokens": int(stats.get("tokens", 0)),
+        "seconds": round(seconds, 3),
+        "tokens_per_second": round(stats.get("tokens", 0) / seconds, 1) if seconds else 0.0,
+        "texts_per_second": round(stats.get("texts", 0) / seconds, 2) if seconds else 0.0,
+    }
 
 
 @command("remove")
@@ -135,13 +205,16 @@ def cmd_remove(args: argparse.Namespace, config: Config) -> int:
 
 @command("search")
 def cmd_search(args: argparse.Namespace, config: Config) -> int:
+    from rag import warmup
     from rag.pipeline import Pipeline
-    from rag.retrieve import Filters
+    from rag.text.injection import INJECTION_LABEL
+    from rag.validate import check_filters, check_question
 
-    filters = None
-    if args.source or args.date_from or args.date_to:
-        filters = Filters(sources=args.source, date_from=args.date_from, date_to=args.date_to)
-    hits = Pipeline(config).search(args.question, args.k, filters=filters)
+    check_question(args.question)  # bad input fails before any model starts loading
+    filters = check_filters(args.source, args.date_from, args.date_to)
+    pipe = Pipeline(config)
+    warmup.start(pipe)  # encoder + jieba load while the index opens
+    hits = pipe.search(args.question, args.k, filters=filters)
     if args.json:
         print_json([h.to_json() for h in hits])
         return 0
@@ -150,7 +223,8 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
     for rank, hit in enumerate(hits, 1):
         snippet = hit.chunk.text.replace("\n", " ")
         snippet = snippet if len(snippet) <= 120 else snippet[:120] + "…"
-        print(f"{rank}. [{hit.chunk.doc_id}] {hit.doc.date or '日期不详'}  得分 {hit.score:.4f}  {hit.doc.title}")
+        flag = f"  {INJECTION_LABEL}" if hit.chunk.flagged else ""
+        print(f"{rank}. [{hit.chunk.doc_id}] {hit.doc.date or '日期不详'}  得分 {hit.score:.4f}  {hit.doc.title}{flag}")
         print(f"   {snippet}")
     return 0
 

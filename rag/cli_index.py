@@ -33,11 +33,16 @@ def cmd_index(args: argparse.Namespace, config: Config) -> int:
                 "generation": (diag.manifest or {}).get("generation"),
                 "counts": (diag.manifest or {}).get("counts"),
                 "problems": [{"file": p.file, "detail": p.detail, "derived": p.derived} for p in diag.problems],
+                "leftovers": [{"name": n, "bytes": b} for n, b in diag.leftovers],
+                "writing": diag.writing,
+                "resume_journal_bytes": diag.journal_bytes,
             })
             return 0 if diag.healthy else 1
         print(diag.describe())
         if not diag.found:
             return 1
+        for note in diag.notes():
+            print(f"⚠ {note}")
         if diag.healthy:
             files = len((diag.manifest or {}).get("files", {}))
             how = "文件大小" if args.quick else "SHA-256 校验和"

@@ -42,7 +42,7 @@ from rag.parallel import parallel_map
 from rag.types import RawDocument
 
 # Encoders loaded in this (worker) process, by (model folder, batch size, threads).
-_ENCODERS: dict[tuple[str, int, int], Any] = {}
+_ENCODERS: dict[tuple, Any] = {}
 
 
 @dataclass
@@ -54,6 +54,8 @@ class BatchTask:
     model_dir: str
     batch_size: int
     threads: int
+    backend: str = "torch"  # models.embedding.backend of the driver's encoder
+    onnx_dir: str | None = None
 
 
 @dataclass
@@ -67,14 +69,15 @@ class BatchResult:
     pid: int
 
 
-def worker_encoder(model_dir: str, batch_size: int, threads: int):
+def worker_encoder(model_dir: str, batch_size: int, threads: int, backend: str = "torch", onnx_dir: str | None = None):
     """The encoder of this process for these settings, created on first use (model loads lazily)."""
-    key = (model_dir, batch_size, threads)
+    key = (model_dir, batch_size, threads, backend, onnx_dir)
     enc = _ENCODERS.get(key)
     if enc is None:
         from embeddings.encoder import Encoder
 
-        enc = Encoder(Path(model_dir), batch_size=batch_size, threads=threads, progress=False)
+        enc = Encoder(Path(model_dir), batch_size=batch_size, threads=threads, progress=False, backend=backend,
+                      onnx_dir=Path(onnx_dir) if onnx_dir else None)
         _ENCODERS[key] = enc
     return enc
 
@@ -93,7 +96,8 @@ def process_batch(task: BatchTask) -> BatchResult:
     prepared = [prepare_document(raw, task.chunk_params) for raw in task.raws]
     texts = [c.text for p in prepared if p is not None for c in p.chunks]
     t1 = time.perf_counter()
-    vectors, embedded = embed_texts(worker_encoder(task.model_dir, task.batch_size, task.threads), texts, call_size=task.batch_size)
+    encoder = worker_encoder(task.model_dir, task.batch_size, task.threads, task.backend, task.onnx_dir)
+    vectors, embedded = embed_texts(encoder, texts, call_size=task.batch_size)
     embed_seconds = time.perf_counter() - t1
     row = 0
     for p in prepared:
@@ -135,6 +139,10 @@ class RayIngestor(Ingestor):
         local = self.address in (None, "local")
         self.ray_init = {"num_cpus": int(ray_cfg["num_cpus"])} if local and ray_cfg.get("num_cpus") else {}
         self.model_dir = _model_dir(config, encoder)
+        # the workers run the backend the driver's encoder runs (after any parity fallback)
+        info = getattr(encoder, "index_info", None) or {}
+        onnx = getattr(encoder, "onnx_dir", None)
+        self._backend = (info.get("backend", "torch"), str(onnx) if onnx else None)
         self.worker_pids: set[int] = set()
 
     def _map(self, tasks: list[BatchTask]) -> tuple[list[BatchResult], float]:
@@ -186,7 +194,8 @@ class RayIngestor(Ingestor):
     def _tasks(self, window: list[tuple[RawDocument, bool]]) -> list[BatchTask]:
         raws = [raw for raw, _replaced in window]
         return [
-            BatchTask(raws[i : i + self.docs_per_task], self.chunk_params, self.model_dir, self.batch_size, self.threads)
+            BatchTask(raws[i : i + self.docs_per_task], self.chunk_params, self.model_dir, self.batch_size, self.threads,
+                      *self._backend)
             for i in range(0, len(raws), self.docs_per_task)
         ]
 

@@ -1,11 +1,23 @@
 """Ingest orchestration: files → documents → chunks → embeddings → index commits.
 
 The input is streamed (a 20k-article ``.jsonl.gz`` is read line by line) and memory stays
-bounded: at most ``ingest.embed_group`` chunks wait for the embedding model, and the writer
-keeps only the vectors added since its last commit in memory. Every
-``ingest.checkpoint_every`` new or changed documents the writer commits a complete
-generation, so a killed run resumes from its last checkpoint: documents already committed
-are recognised by their content hash and neither cleaned nor embedded again.
+bounded: a reader thread (:class:`rag.prefetch.ReadAhead`) reads, cleans and chunks at most
+``ingest.read_ahead`` documents ahead while the model embeds the current group of at most
+``ingest.embed_group`` chunks, and the writer keeps only the vectors added since its last
+commit in memory.
+
+Resuming after a kill loses about ``ingest.checkpoint_seconds`` of work at most:
+
+* every embedded group's vectors go to the index's resume journal (``rag.index.journal``,
+  fsynced); groups are sized so one takes about half that long to embed (from the measured
+  rate), so a kill loses at most one group of model time;
+* the writer commits a complete generation (a checkpoint) every ``ingest.checkpoint_every``
+  documents, and after ``checkpoint_seconds`` when a commit is cheap enough: never sooner
+  than its own duration divided by ``ingest.checkpoint_max_share`` (commits grow with the
+  index, the model time they cost stays a bounded share);
+* a restarted run recognises committed documents by their content hash (neither cleaned nor
+  embedded again), says where it continues, takes the vectors of later documents from the
+  journal and cleans up temporary folders the killed run left.
 
 Embedding cost: the chunks of a group are embedded longest-first in batches of
 ``models.embedding.batch_size`` (similar lengths pad less; ~16% less CPU than batches in
@@ -19,174 +31,40 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from rag.chunk import chunk_document
 from rag.config import Config
-from rag.dedup import NearDuplicateIndex, minhash_signature
+from rag.dedup import NearDuplicateIndex
 from rag.index.folder import IndexWriter
-from rag.loaders import Skipped, build_document, discover, read_raw
-from rag.text.tokenize import word_tokens
-from rag.types import Chunk, Document, RawDocument
+from rag.index.journal import VectorJournal
+from rag.ingest_report import IngestReport, cleaned_note
+from rag.ingest_stages import Prepared, WorkItem, chunk_params_of, embed_texts, prepare_document, text_hash, where
+from rag.loaders import Skipped, decoding_warning, discover, read_raw
+from rag.prefetch import ReadAhead
+from rag.text.encoding import DEFAULT_MAX_BAD_RATIO
+from rag.types import RawDocument
 
-# Progress callback: (done, total or None, message).
+__all__ = ["Ingestor", "IngestReport", "Prepared", "WorkItem", "ingest", "prepare_document", "embed_texts",
+           "chunk_params_of", "text_hash", "NOTE"]
+
+# Progress callback: (done, total or None, message). A message starting with NOTE is an event
+# worth a line of its own (where a resumed run continues, leftovers cleaned); others are status.
 ProgressFn = Callable[[int, int | None, str], None]
+NOTE = "※ "
 # Asked after every written document; True stops the run gracefully (what is done is committed).
 StopFn = Callable[[], bool]
 EMPTY_REASON = "清洗后没有剩余正文（可能只有导航或乱码）"
-
-
-@dataclass
-class IngestReport:
-    """What an ingest run did; printed as the final summary and returned by the API."""
-
-    files: int = 0
-    docs_added: int = 0
-    docs_updated: int = 0
-    docs_unchanged: int = 0
-    chunks_added: int = 0
-    chunks_embedded: int = 0
-    skipped: list[Skipped] = field(default_factory=list)
-    seconds: float = 0.0
-    embed_seconds: float = 0.0
-    near_duplicates: list[tuple[str, str]] = field(default_factory=list)
-    doc_ids: list[str] = field(default_factory=list)
-    checkpoints: int = 0
-    stopped: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """True when something was ingested or everything was already up to date."""
-        return bool(self.docs_added or self.docs_updated or self.docs_unchanged)
-
-    def summary(self) -> str:
-        """Human summary in Simplified Chinese."""
-        lines = [
-            f"文件 {self.files} 个；新增文档 {self.docs_added}，更新 {self.docs_updated}，"
-            f"未变化 {self.docs_unchanged}；新增片段 {self.chunks_added}（新计算向量 {self.chunks_embedded}）；"
-            f"耗时 {self.seconds:.1f} 秒（其中向量计算 {self.embed_seconds:.1f} 秒）。"
-        ]
-        if self.checkpoints:
-            lines.append(f"途中提交检查点 {self.checkpoints} 次（中断后重新运行会从最后一个检查点继续）。")
-        if self.stopped:
-            lines.append("按要求提前停止：已完成的文档已提交，重新运行同一命令会继续导入其余文档。")
-        for a, b in self.near_duplicates:
-            lines.append(f"近似重复：{a} ≈ {b}")
-        if self.skipped:
-            lines.append(f"跳过 {len(self.skipped)} 项：")
-            lines.extend(f"  - {s.path}：{s.reason}" for s in self.skipped)
-        return "\n".join(lines)
-
-
-def text_hash(text: str) -> str:
-    """Content hash used as the embedding-cache key of a chunk."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-@dataclass
-class Prepared:
-    """A cleaned, chunked document with what the writer needs besides vectors.
-
-    ``vectors`` holds one row per chunk once embedded (None while a row is still missing).
-    """
-
-    doc: Document
-    chunks: list[Chunk]
-    tokens: list[list[str]]
-    signature: np.ndarray
-    vectors: list[np.ndarray | None] = field(default_factory=list)
-
-
-@dataclass
-class WorkItem:
-    """One document on its way through the pipeline, in input order.
-
-    ``prepared`` is None when nothing was left after cleaning (the document is skipped).
-    """
-
-    raw: RawDocument
-    replaced: bool
-    prepared: Prepared | None = None
-    embed_seconds: float = 0.0
-    embedded: int = 0
-
-
-def _where(raw: RawDocument) -> str:
-    """``path`` of a file, ``path:line`` of a jsonl line (as the loader's own messages say)."""
-    stem, _, line = raw.doc_id.rpartition(":")
-    return f"{raw.path}:{line}" if stem and line.isdigit() and ".jsonl" in raw.path.lower() else raw.path
-
-
-def chunk_params_of(config: Config) -> dict[str, int]:
-    """The chunking settings recorded in the index (``ingest.chunk_*``)."""
-    ing = config["ingest"]
-    return {
-        "chunk_chars": int(ing["chunk_chars"]),
-        "chunk_overlap": int(ing["chunk_overlap"]),
-        "chunk_max_chars": int(ing["chunk_max_chars"]),
-    }
-
-
-def prepare_document(raw: RawDocument, chunk_params: dict[str, int]) -> Prepared | None:
-    """Clean, normalise, chunk and tokenise one document (pure; no model, no index).
-
-    Args:
-        raw: from ``read_raw``.
-        chunk_params: ``chunk_chars``, ``chunk_overlap``, ``chunk_max_chars``.
-
-    Returns:
-        The prepared document, or None when nothing is left after cleaning.
-    """
-    doc = build_document(raw)
-    if not doc.text.strip():
-        return None
-    chunks = chunk_document(
-        doc, target=chunk_params["chunk_chars"], overlap=chunk_params["chunk_overlap"],
-        max_chars=chunk_params["chunk_max_chars"],
-    )
-    return Prepared(doc, chunks, [word_tokens(c.text) for c in chunks], minhash_signature(doc.text), [None] * len(chunks))
-
-
-def embed_texts(encoder, texts: Sequence[str], *, call_size: int, progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, int]:
-    """Embed passages longest-first, each distinct text once; rows come back in input order.
-
-    Batches of similar length pad less, so the model does less work for the same vectors
-    (sentence-transformers sorts within one ``encode`` call too; here the whole group is
-    sorted and handed over ``call_size`` texts at a time, which keeps progress reports).
-
-    Args:
-        encoder: anything with ``encode_passages(list[str]) -> (n, dim) array`` and ``dim``.
-        texts: passages.
-        call_size: texts per ``encode_passages`` call (the embedding batch size locally).
-        progress: called with the number of distinct texts embedded so far.
-
-    Returns:
-        (vectors ``(len(texts), dim)`` float32, number of texts actually embedded).
-    """
-    slot: dict[str, int] = {}
-    where = [slot.setdefault(t, len(slot)) for t in texts]
-    distinct = list(slot)
-    out = np.zeros((len(distinct), int(encoder.dim)), np.float32)
-    order = sorted(range(len(distinct)), key=lambda i: -len(distinct[i]))
-    step = max(1, int(call_size))
-    for lo in range(0, len(order), step):
-        rows = order[lo : lo + step]
-        out[rows] = np.asarray(encoder.encode_passages([distinct[i] for i in rows]), np.float32)
-        if progress:
-            progress(min(lo + step, len(order)))
-    return out[where] if where else np.zeros((0, int(encoder.dim)), np.float32), len(distinct)
 
 
 class Ingestor:
     """Runs one ingest into an index folder. Use :func:`ingest` unless you need the pieces.
 
     Subclasses replace :meth:`process` (prepare + embed, yielding :class:`WorkItem` in input
-    order); reading, skipping unchanged documents, near-duplicates, writing and checkpoints
-    stay here.
+    order); reading, skipping unchanged documents, near-duplicates, writing, the resume
+    journal and checkpoints stay here.
     """
 
     def __init__(self, config: Config, encoder, *, progress: ProgressFn | None = None):
@@ -196,42 +74,82 @@ class Ingestor:
         ing = config["ingest"]
         self.chunk_params = chunk_params_of(config)
         self.max_file_mb = float(ing["max_file_mb"])
+        self.max_bad_ratio = float(ing.get("max_bad_bytes_ratio", DEFAULT_MAX_BAD_RATIO))
         self.dup_threshold = float(ing["near_duplicate_threshold"])
         self.batch_size = max(1, int(config.get("models.embedding.batch_size", 32)))
-        self.embed_group = max(self.batch_size, int(config.get("ingest.embed_group", 512) or 512))
+        self.embed_group = max(self.batch_size, int(ing.get("embed_group", 512) or 512))
         self.checkpoint_every = max(1, int(ing["checkpoint_every"]))
+        self.checkpoint_seconds = max(0.0, float(ing.get("checkpoint_seconds", 60) or 0))
+        self.checkpoint_share = min(1.0, max(0.01, float(ing.get("checkpoint_max_share", 0.1) or 0.1)))
+        self.read_ahead = max(0, int(ing.get("read_ahead", 64) or 0))
         self._seen = 0
         self._embedded = 0
+        self._status = ""
+        self._notes: list[str] = []
+        self._rate: float | None = None  # chunks embedded per second, measured
+        self.journal: VectorJournal | None = None
+        self._written: list[str] = []  # text hashes written since the last commit
 
     def _writer(self, index_dir: Path, rebuild: bool) -> IndexWriter:
         params = dict(self.chunk_params)
         params["index"] = dict(self.config["index"])
-        return IndexWriter(index_dir, model_name=self.encoder.name, dim=self.encoder.dim, params=params, rebuild=rebuild)
+        return IndexWriter(index_dir, model_name=self.encoder.name, dim=self.encoder.dim, params=params, rebuild=rebuild,
+                           embedding=getattr(self.encoder, "index_info", None))
 
+    # -- progress (reported from the consuming thread only) -----------------------------------
+    def _note(self, text: str) -> None:
+        self._notes.append(text)  # list.append is atomic: the reader thread may call this
+
+    def _tick(self, status: str | None = None) -> None:
+        while self._notes:
+            note = self._notes.pop(0)
+            if self.progress:
+                self.progress(self._seen, None, NOTE + note)
+        if self.progress:
+            self.progress(self._seen, None, status or self._status)
+
+    # -- reading (runs in the reader thread when read_ahead > 0) --------------------------------
     def _inputs(self, paths: Sequence[str | Path], report: IngestReport) -> Iterator[RawDocument]:
         for item in discover(paths):
             if isinstance(item, Skipped):
                 report.skipped.append(item)
                 continue
             report.files += 1
-            for raw in read_raw(item, max_file_mb=self.max_file_mb):
+            for raw in read_raw(item, max_file_mb=self.max_file_mb, max_bad_ratio=self.max_bad_ratio):
                 if isinstance(raw, Skipped):
                     report.skipped.append(raw)
-                else:
-                    yield raw
+                    continue
+                if raw.bad_bytes:
+                    warning = decoding_warning(raw)
+                    report.warnings.append(warning)
+                    self._note(warning)
+                yield raw
 
-    def _todo(self, raws: Iterable[RawDocument], writer: IndexWriter, report: IngestReport) -> Iterator[tuple[RawDocument, bool]]:
-        """(raw, replaces a stored version) for documents that are new or changed."""
+    def _todo(self, raws: Iterable[RawDocument], writer: IndexWriter, report: IngestReport,
+              known: dict[str, tuple[str, str]]) -> Iterator[tuple[RawDocument, bool]]:
+        """(raw, replaces a stored version) for documents that are new or changed.
+
+        ``known`` is the writer's :meth:`~IndexWriter.stored_versions` snapshot, so this may run
+        in another thread than the writer; a document repeated in the input counts once.
+        """
+        passed = 0
+        first = True
         for raw in raws:
             self._seen += 1
-            if self.progress:
-                self.progress(self._seen, None, raw.doc_id)
+            self._status = raw.doc_id
             content_hash = hashlib.sha256(raw.raw.encode("utf-8", "surrogatepass")).hexdigest()
-            if writer.has_doc(raw.doc_id, content_hash):
+            version = known.get(raw.doc_id)
+            if writer.is_current(version, content_hash):
                 report.docs_unchanged += 1
                 report.doc_ids.append(raw.doc_id)
+                passed += 1
                 continue
-            yield raw, writer.has_doc(raw.doc_id, None)
+            if first and passed:
+                report.resumed_after = passed
+                self._note(f"前 {passed} 篇已在索引中（未变化，跳过），从第 {self._seen} 篇 {where(raw)} 继续导入")
+            first = False
+            known[raw.doc_id] = writer.version_for(content_hash)
+            yield raw, version is not None
 
     def run(self, paths: Sequence[str | Path], index_dir: Path, *, rebuild: bool = False, stop: StopFn | None = None) -> IngestReport:
         """Ingest ``paths`` into ``index_dir``: checkpoints on the way, a final commit at the end.
@@ -247,24 +165,23 @@ class Ingestor:
         t0 = time.perf_counter()
         self._seen = self._embedded = 0
         with self._writer(index_dir, rebuild) as writer:
+            self._open_journal(writer, rebuild, report)
             dups = NearDuplicateIndex()
             for doc_id, sig in writer.signatures().items():
                 dups.add(doc_id, sig)
-            since = 0
-            items = self.process(self._todo(self._inputs(paths, report), writer, report), writer)
+            todo = self._todo(self._inputs(paths, report), writer, report, writer.stored_versions())
+            items = self.process(todo, writer)
+            clock = _Checkpoints(self.checkpoint_every, self.checkpoint_seconds, self.checkpoint_share)
             try:
                 for item in items:
                     report.embed_seconds += item.embed_seconds
                     report.chunks_embedded += item.embedded
                     if item.prepared is None:
-                        report.skipped.append(Skipped(_where(item.raw), EMPTY_REASON))
+                        report.skipped.append(Skipped(where(item.raw), EMPTY_REASON))
                         continue
                     self._write(item, writer, dups, report)
-                    since += 1
-                    if since >= self.checkpoint_every:
-                        writer.checkpoint()
-                        report.checkpoints += 1
-                        since = 0
+                    if clock.due():
+                        self._checkpoint(writer, clock, report)
                     if stop is not None and stop():
                         report.stopped = True
                         break
@@ -274,8 +191,39 @@ class Ingestor:
                     close()
             # Writes nothing unless documents or index settings changed.
             writer.commit()
+            self._committed(everything=not report.stopped)
+        self._tick()
         report.seconds = time.perf_counter() - t0
         return report
+
+    def _open_journal(self, writer: IndexWriter, rebuild: bool, report: IngestReport) -> None:
+        report.cleaned = list(writer.cleaned)
+        if report.cleaned:
+            self._note(cleaned_note(report.cleaned))
+        self.journal = VectorJournal(writer.path, self.encoder.name, self.encoder.dim)
+        if rebuild:
+            self.journal.clear()
+        elif len(self.journal):
+            self._note(f"找到上次中断前保存的 {len(self.journal)} 段向量（断点记录），可直接使用")
+
+    def _committed(self, *, everything: bool = False) -> None:
+        """After a commit: the journal forgets what the index holds now (all of it at the end of
+        a complete run; a stopped run keeps vectors of documents it embedded but did not write)."""
+        if self.journal is not None:
+            if everything:
+                self.journal.clear()
+            else:
+                self.journal.drop(set(self._written))
+        self._written = []
+
+    def _checkpoint(self, writer: IndexWriter, clock: "_Checkpoints", report: IngestReport) -> None:
+        t = time.perf_counter()
+        writer.checkpoint()
+        self._committed()
+        clock.committed(time.perf_counter() - t)
+        report.checkpoints += 1
+        report.checkpoint_seconds += time.perf_counter() - t
+        self._tick(f"检查点 {report.checkpoints}：已提交 {len(report.doc_ids)} 篇")
 
     def _write(self, item: WorkItem, writer: IndexWriter, dups: NearDuplicateIndex, report: IngestReport) -> None:
         prep = item.prepared
@@ -290,6 +238,8 @@ class Ingestor:
         else:
             matrix = np.zeros((0, self.encoder.dim), np.float32)
         writer.add_document(doc, prep.chunks, matrix, near, tokens=prep.tokens)
+        self._written.extend(text_hash(c.text) for c in prep.chunks)
+        report.chunks_from_journal += prep.from_journal
         report.chunks_added += len(prep.chunks)
         report.doc_ids.append(doc.doc_id)
         if item.replaced:
@@ -298,27 +248,56 @@ class Ingestor:
             report.docs_added += 1
 
     # -- the stage subclasses replace ---------------------------------------------------------
+    def _prepared(self, todo: Iterable[tuple[RawDocument, bool]]) -> Iterator[WorkItem]:
+        return (WorkItem(raw, replaced, prepare_document(raw, self.chunk_params)) for raw, replaced in todo)
+
     def process(self, todo: Iterable[tuple[RawDocument, bool]], writer: IndexWriter) -> Iterator[WorkItem]:
-        """Prepare and embed documents in this process, ``ingest.embed_group`` chunks at a time.
+        """Prepare (in a reader thread) and embed documents, a group of chunks at a time.
 
         Chunk texts already in the index (a replaced document's unchanged passages, a text
-        seen in an earlier group) come from the embedding cache instead of the model.
+        seen in an earlier group) or in the resume journal come from there instead of the model.
         """
+        source = self._prepared(todo)
+        reader = ReadAhead(source, self.read_ahead, on_wait=self._tick) if self.read_ahead else None
         group: list[WorkItem] = []
         missing = 0
-        for raw, replaced in todo:
-            item = WorkItem(raw, replaced, prepare_document(raw, self.chunk_params))
-            if item.prepared is not None:
-                prep = item.prepared
-                hashes = [text_hash(c.text) for c in prep.chunks]
-                cached = writer.cached_vectors(hashes)
-                prep.vectors = [cached.get(h) for h in hashes]
-                missing += sum(v is None for v in prep.vectors)
-            group.append(item)
-            if missing >= self.embed_group:
-                yield from self._embed_group(group)
-                group, missing = [], 0
-        yield from self._embed_group(group)
+        try:
+            for item in reader if reader is not None else source:
+                if item.prepared is not None:
+                    missing += self._lookup(item.prepared, writer)
+                group.append(item)
+                if missing >= self._group_limit():
+                    yield from self._embed_group(group)
+                    group, missing = [], 0
+                elif len(group) % 64 == 0:
+                    self._tick()
+            yield from self._embed_group(group)
+        finally:
+            if reader is not None:
+                reader.close()
+
+    def _lookup(self, prep: Prepared, writer: IndexWriter) -> int:
+        """Fill the vectors the index or the journal already has; returns how many are missing."""
+        hashes = [text_hash(c.text) for c in prep.chunks]
+        cached = writer.cached_vectors(hashes)
+        prep.vectors = [cached.get(h) for h in hashes]
+        if self.journal is not None and len(self.journal):
+            saved = self.journal.lookup([h for h, v in zip(hashes, prep.vectors) if v is None])
+            for j, h in enumerate(hashes):
+                if prep.vectors[j] is None and h in saved:
+                    prep.vectors[j] = saved[h]
+                    prep.from_journal += 1
+        return sum(v is None for v in prep.vectors)
+
+    def _group_limit(self) -> int:
+        """Chunks per group: ``embed_group``, fewer when one group would take longer to embed than
+        half of ``checkpoint_seconds`` (at the measured rate; two batches before any measurement)."""
+        if not self.checkpoint_seconds:
+            return self.embed_group
+        if self._rate is None:
+            return min(self.embed_group, 2 * self.batch_size)
+        fit = int(self._rate * self.checkpoint_seconds / 2)
+        return max(self.batch_size, min(self.embed_group, fit))
 
     def _embed_group(self, group: list[WorkItem]) -> Iterator[WorkItem]:
         todo = [(p, j) for it in group if (p := it.prepared) is not None for j, v in enumerate(p.vectors) if v is None]
@@ -326,19 +305,42 @@ class Ingestor:
             base = self._embedded
 
             def tick(n: int) -> None:
-                if self.progress:
-                    self.progress(self._seen, None, f"向量 {base + n} 段")
+                self._tick(f"向量 {base + n} 段")
 
             t = time.perf_counter()
-            vectors, n_embedded = embed_texts(
-                self.encoder, [p.chunks[j].text for p, j in todo], call_size=self.batch_size, progress=tick
-            )
+            texts = [p.chunks[j].text for p, j in todo]
+            vectors, n_embedded = embed_texts(self.encoder, texts, call_size=self.batch_size, progress=tick)
+            seconds = time.perf_counter() - t
+            self._rate = n_embedded / seconds if seconds > 0 and n_embedded else self._rate
             self._embedded += n_embedded
             for (p, j), v in zip(todo, vectors):
                 p.vectors[j] = v
-            group[0].embed_seconds = time.perf_counter() - t
+            if self.journal is not None:
+                self.journal.append([text_hash(x) for x in texts], vectors)
+            group[0].embed_seconds = seconds
             group[0].embedded = n_embedded
         yield from group
+
+
+class _Checkpoints:
+    """When to commit a checkpoint: every ``every`` documents, or after ``seconds`` once a commit
+    costs no more than ``share`` of the time between two of them."""
+
+    def __init__(self, every: int, seconds: float, share: float):
+        self.every, self.seconds, self.share = every, seconds, share
+        self.docs = 0
+        self.since = time.monotonic()
+        self.cost = 0.0
+
+    def due(self) -> bool:
+        self.docs += 1
+        if self.docs >= self.every:
+            return True
+        wait = max(self.seconds, self.cost / self.share)
+        return bool(self.seconds) and time.monotonic() - self.since >= wait
+
+    def committed(self, cost: float) -> None:
+        self.docs, self.cost, self.since = 0, cost, time.monotonic()
 
 
 def ingest(

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import IO, Any, Iterator, Sequence
 
 from rag.text.clean import clean_text
-from rag.text.encoding import DecodeError, decode_bytes
+from rag.text.encoding import DEFAULT_MAX_BAD_RATIO, DecodeError, decode_text
+from rag.text.injection import INJECTION_FLAG, injected_spans
 from rag.text.markup import html_to_text, markdown_to_text
 from rag.text.meta import extract_meta
 from rag.text.normalize import detect_script, normalize
@@ -88,13 +89,17 @@ def discover(paths: Sequence[str | Path]) -> Iterator[Path | Skipped]:
             yield _check(f)
 
 
-def read_raw(path: Path, *, max_file_mb: float) -> Iterator[RawDocument | Skipped]:
+def read_raw(path: Path, *, max_file_mb: float,
+             max_bad_ratio: float = DEFAULT_MAX_BAD_RATIO) -> Iterator[RawDocument | Skipped]:
     """Read one file into raw documents.
 
     Args:
         path: a file from ``discover``.
         max_file_mb: size limit; for txt/md/html it applies to the file, for jsonl to
             each line (a jsonl file is a container of many articles).
+        max_bad_ratio: undecodable bytes tolerated per file (jsonl: per line), as a share of
+            its bytes (``ingest.max_bad_bytes_ratio``); they are replaced and counted in
+            ``RawDocument.bad_bytes``.
 
     Yields:
         ``RawDocument``s (``doc_id`` = file stem, or ``f"{stem}:{line_no}"`` for jsonl
@@ -111,7 +116,7 @@ def read_raw(path: Path, *, max_file_mb: float) -> Iterator[RawDocument | Skippe
     limit = int(max_file_mb * 1024 * 1024)
     ext = _ext(path)
     if ext in (".jsonl", ".jsonl.gz"):
-        yield from _read_jsonl(path, limit, ext == ".jsonl.gz")
+        yield from _read_jsonl(path, limit, ext == ".jsonl.gz", max_bad_ratio)
         return
     size = path.stat().st_size
     if size > limit:
@@ -127,7 +132,7 @@ def read_raw(path: Path, *, max_file_mb: float) -> Iterator[RawDocument | Skippe
         yield Skipped(str(path), f"无法读取文件：{err.strerror or err}")
         return
     try:
-        text, encoding = decode_bytes(data)
+        text, encoding, bad = decode_text(data, max_bad_ratio=max_bad_ratio)
     except DecodeError as err:
         yield Skipped(str(path), str(err))
         return
@@ -145,7 +150,7 @@ def read_raw(path: Path, *, max_file_mb: float) -> Iterator[RawDocument | Skippe
         if not text.strip():
             yield Skipped(str(path), "Markdown 文件中没有正文文字")
             return
-    yield RawDocument(doc_id=_stem(path), path=str(path), raw=text, encoding=encoding, meta=hints)
+    yield RawDocument(doc_id=_stem(path), path=str(path), raw=text, encoding=encoding, meta=hints, bad_bytes=bad)
 
 
 def _lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None]]:
@@ -166,7 +171,7 @@ def _lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None]]:
         yield n, line
 
 
-def _read_jsonl(path: Path, limit: int, gz: bool) -> Iterator[RawDocument | Skipped]:
+def _read_jsonl(path: Path, limit: int, gz: bool, max_bad_ratio: float) -> Iterator[RawDocument | Skipped]:
     stem = _stem(path)
     kept = 0
     try:
@@ -183,16 +188,17 @@ def _read_jsonl(path: Path, limit: int, gz: bool) -> Iterator[RawDocument | Skip
                     continue
                 if not line.strip():
                     continue
-                item = _parse_line(line, n)
+                item = _parse_line(line, n, max_bad_ratio)
                 if isinstance(item, str):
                     yield Skipped(where, item)
                     continue
-                text, obj, encoding = item
+                text, obj, encoding, bad = item
                 hints = {k: obj[k] for k in _HINT_FIELDS if isinstance(obj.get(k), (str, int, float)) and str(obj[k]).strip()}
                 if obj.get("id") is not None:
                     hints["id"] = str(obj["id"])
                 kept += 1
-                yield RawDocument(doc_id=f"{stem}:{n}", path=str(path), raw=text, encoding=encoding, meta=hints)
+                yield RawDocument(doc_id=f"{stem}:{n}", path=str(path), raw=text, encoding=encoding, meta=hints,
+                                  bad_bytes=bad)
     except (OSError, EOFError, zlib.error) as err:
         yield Skipped(str(path), f"gzip 文件已损坏或不完整（{err}），其后的行没有读取")
         return
@@ -200,9 +206,9 @@ def _read_jsonl(path: Path, limit: int, gz: bool) -> Iterator[RawDocument | Skip
         yield Skipped(str(path), "文件中没有可用的文章（空文件，或每一行都无效）")
 
 
-def _parse_line(line: bytes, n: int) -> tuple[str, dict[str, Any], str] | str:
+def _parse_line(line: bytes, n: int, max_bad_ratio: float) -> tuple[str, dict[str, Any], str, int] | str:
     try:
-        decoded, encoding = decode_bytes(line)
+        decoded, encoding, bad = decode_text(line, max_bad_ratio=max_bad_ratio)
     except DecodeError as err:
         return f"第 {n} 行无法解码：{err}"
     try:
@@ -216,7 +222,7 @@ def _parse_line(line: bytes, n: int) -> tuple[str, dict[str, Any], str] | str:
         text = obj.get("content")
     if not (isinstance(text, str) and text.strip()):
         return f"第 {n} 行没有 text 或 content 字段，或内容为空"
-    return text, obj, encoding
+    return text, obj, encoding, bad
 
 
 def build_document(raw: RawDocument) -> Document:
@@ -230,7 +236,8 @@ def build_document(raw: RawDocument) -> Document:
         form (same length), ``raw_offsets`` the map into ``raw``, ``content_hash`` the
         sha256 of the raw text, and flags such as ``pinyin_removed``,
         ``mojibake_removed``, ``mojibake_repaired``, ``traditional``, ``mixed_script``,
-        ``lossy_decoding``, ``empty_after_cleaning``.
+        ``lossy_decoding``, ``empty_after_cleaning``, ``injection`` (text addressing the
+        answering model, spans in ``injected``: see ``rag.text.injection``).
     """
     cleaned = clean_text(raw.raw)
     meta = extract_meta(raw.raw, cleaned.text, raw.meta)
@@ -245,6 +252,9 @@ def build_document(raw: RawDocument) -> Document:
         flags.append("lossy_decoding")
     if not text.strip():
         flags.append("empty_after_cleaning")
+    injected = injected_spans(text)
+    if injected:
+        flags.append(INJECTION_FLAG)
     return Document(
         doc_id=raw.doc_id,
         title=meta["title"] or raw.doc_id,
@@ -260,4 +270,17 @@ def build_document(raw: RawDocument) -> Document:
         encoding=raw.encoding,
         script=script,
         flags=flags,
+        injected=injected,
     )
+
+
+def decoding_warning(raw: RawDocument) -> str:
+    """The Chinese warning for a document read with undecodable bytes ("" when there were none)."""
+    if not raw.bad_bytes:
+        return ""
+    where = raw.path
+    stem, _, line = raw.doc_id.rpartition(":")
+    if stem and line.isdigit() and ".jsonl" in raw.path.lower():
+        where = f"{raw.path}:{line}"
+    codec = raw.encoding.replace("+lossy", "")
+    return f"{where}：有 {raw.bad_bytes} 个字节无法按 {codec} 解码，已替换为 �（其余内容照常导入）"

@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from rag.config import Config, load_config
 from rag.index.folder import Index, IndexWriter
 from rag.ingest import IngestReport, ProgressFn, ingest
 from rag.retrieve import Filters, Retriever
 from rag.types import DocMeta, Document, Hit
+from rag.validate import (QuestionError, check_k, check_max_tokens, check_question, check_temperature,
+                          max_question_chars)
+
+__all__ = ["Pipeline", "QuestionError", "check_question"]
+
+SYNC_REGIONS_DOCS = 50  # Pipeline.regions(wait=False) analyses an index this small at once
 
 if TYPE_CHECKING:
     from rag.types import Answer
-
-
-class QuestionError(ValueError):
-    """The question is empty or has no searchable content."""
-
-
-def check_question(question: str) -> str:
-    """Strip a question and reject empty / punctuation-only input with a clear message."""
-    q = (question or "").strip()
-    if not q:
-        raise QuestionError("问题为空：请输入要查询的问题。")
-    if not any(ch.isalnum() for ch in q):
-        raise QuestionError("问题只包含标点或符号：请输入有实际内容的问题。")
-    return q
 
 
 class Pipeline:
@@ -52,11 +44,9 @@ class Pipeline:
         """The embedding model, loaded (and prepared if needed) on first use."""
         with self._lock:
             if self._encoder is None:
-                from embeddings.encoder import Encoder
+                from rag.models import build_encoder
 
-                emb = self.config["models"]["embedding"]
-                model_dir = Path(emb["dir"]).expanduser() if emb.get("dir") else self.config.models_dir / emb["name"]
-                self._encoder = Encoder(model_dir, batch_size=int(emb["batch_size"]), threads=int(emb["threads"]))
+                self._encoder = build_encoder(self.config)
             return self._encoder
 
     @property
@@ -65,7 +55,8 @@ class Pipeline:
         with self._lock:
             if self._index is None or self._index.is_stale():
                 self._index = Index.open(
-                    self.index_dir, model_name=self.encoder.name, dim=self.encoder.dim, search_params=self.config["index"]
+                    self.index_dir, model_name=self.encoder.name, dim=self.encoder.dim, search_params=self.config["index"],
+                    embedding=getattr(self.encoder, "index_info", None),
                 )
             return self._index
 
@@ -83,11 +74,14 @@ class Pipeline:
         )
 
     # -- documents --------------------------------------------------------------------------
-    def ingest(self, paths: Sequence[str | Path], *, rebuild: bool = False, progress: ProgressFn | None = None) -> IngestReport:
-        """Ingest files/folders into this pipeline's index (atomic commit)."""
+    def ingest(self, paths: Sequence[str | Path], *, rebuild: bool = False, progress: ProgressFn | None = None,
+               stop: Callable[[], bool] | None = None) -> IngestReport:
+        """Ingest files/folders into this pipeline's index (atomic commit); ``stop`` ends it early,
+        committing what is done (see :func:`rag.ingest.ingest`)."""
         encoder = self.encoder
         with self._write_lock:
-            report = ingest(paths, self.config, encoder, index_dir=self.index_dir, rebuild=rebuild, progress=progress)
+            report = ingest(paths, self.config, encoder, index_dir=self.index_dir, rebuild=rebuild, progress=progress,
+                            stop=stop)
         with self._lock:
             self._index = None
         return report
@@ -110,10 +104,103 @@ class Pipeline:
     def document(self, doc_id: str) -> Document | None:
         return self.index.get_doc(doc_id)
 
+    # -- input -------------------------------------------------------------------------------
+    def check_question(self, question: str) -> str:
+        """The stripped question, or :class:`QuestionError` (empty, no content, longer than
+        ``answer.max_question_chars``) — the one validation every entry point goes through."""
+        return check_question(question, max_question_chars(self.config))
+
+    def _check_k(self, k: int | None, *, search: bool = False) -> int | None:
+        r = self.config["retrieval"]
+        limit = int(r.get("max_k") or 20)
+        if search and int(r["candidates"]) > limit:
+            return check_k(k, limit=int(r["candidates"]), setting="retrieval.candidates")
+        return check_k(k, limit=limit)
+
+    def standalone_question(self, question: str, history: Sequence[tuple[str, str]], *, llm=None) -> str:
+        """A follow-up rewritten into a complete question (:func:`rag.chat.rewrite_followup`),
+        with this index's region gazetteer deciding which slot a new place fills.
+
+        Args:
+            question: the new question (validated as in :meth:`check_question`).
+            history: earlier ``(question, answer)`` turns, oldest first (the last 10 are used).
+            llm: optional ``complete(messages) -> str`` for follow-ups the rules leave unresolved.
+
+        Returns:
+            The standalone question (the question itself when it needs no context, or when the
+            rewrite would exceed the length limit).
+        """
+        q = self.check_question(question)
+        limit = max_question_chars(self.config)
+        turns = [(str(h[0] or ""), str(h[1] or "")[:2000]) for h in list(history or [])[-10:]]
+        turns = [t for t in turns if not (limit > 0 and len(t[0]) > limit)]  # never answerable, not context
+        if not any(t[0].strip() for t in turns):
+            return q
+        from rag.chat import Places, rewrite_followup
+
+        try:
+            store = self.regions(wait=False)
+        except Exception:  # no index yet: the rules work without the gazetteer
+            store = None
+        with self._lock:  # the alias table is built once per gazetteer
+            cached = self.__dict__.get("_places")
+            if cached is None or cached[0] is not store:
+                cached = self._places = (store, Places(store))
+        out = rewrite_followup(q, turns, places=cached[1], llm=llm)
+        return out if out.strip() and not (limit > 0 and len(out) > limit) else q
+
+    def regions(self, *, wait: bool = True):
+        """The region gazetteer of the current index (:class:`rag.regions.RegionStore`).
+
+        Args:
+            wait: bring it up to date now (analysing new documents can take minutes on a large
+                corpus). False: return at once — the stored gazetteer even when stale, None when
+                there is none yet — and update it in a background thread (an index of at
+                most ``SYNC_REGIONS_DOCS`` documents is analysed at once).
+        """
+        from rag.regions import load_regions, regions_stale, update_regions
+
+        index = self.index
+        key = (str(index.path), index.generation)
+        with self._lock:
+            cached = self.__dict__.get("_regions")
+            if cached and cached[0] == key:
+                return cached[1]
+        if wait or len(index.docs()) <= SYNC_REGIONS_DOCS or not regions_stale(index):
+            store = update_regions(index)
+            with self._lock:
+                self._regions = (key, store)
+            return store
+        with self._lock:
+            stale = self.__dict__.get("_regions_stale")
+            if stale and stale[0] == key:
+                return stale[1]
+            if self.__dict__.get("_regions_updating") != key:
+                self._regions_updating = key
+                threading.Thread(target=self._update_regions, args=(index, key), daemon=True,
+                                 name="shanhai-regions").start()
+        store = load_regions(index.path)
+        with self._lock:
+            self._regions_stale = (key, store)
+        return store
+
+    def _update_regions(self, index: Index, key: tuple) -> None:
+        from rag.regions import update_regions
+
+        try:
+            store = update_regions(index)
+            with self._lock:
+                self._regions = (key, store)
+        except Exception as exc:  # the rewrite goes on without the gazetteer
+            import logging
+
+            logging.getLogger(__name__).warning("地区索引更新失败：%s", exc)
+
     # -- retrieval ---------------------------------------------------------------------------
     def search(self, question: str, k: int | None = None, *, filters: Filters | None = None) -> list[Hit]:
         """Hybrid search; ``k`` defaults to ``retrieval.top_k``."""
-        q = check_question(question)
+        q = self.check_question(question)
+        k = self._check_k(k, search=True)
         return self.retriever().search(q, int(k or self.config["retrieval"]["top_k"]), filters=filters)
 
     # -- answers -----------------------------------------------------------------------------
@@ -131,40 +218,55 @@ class Pipeline:
     def _search_for_answer(self, question: str, k: int, filters: Filters | None = None) -> list[Hit]:
         return self.retriever().search(question, int(k), filters=filters)
 
+    def _generation(self, max_tokens: int | None, temperature: float | None) -> dict:
+        limit = int(self.config.get("answer.max_tokens_limit") or 1024)
+        return {"max_tokens": check_max_tokens(max_tokens, limit=limit), "temperature": check_temperature(temperature)}
+
     def ask(self, question: str, *, backend: str | None = None, k: int | None = None,
-            filters: Filters | None = None) -> "Answer":
+            filters: Filters | None = None, max_tokens: int | None = None,
+            temperature: float | None = None) -> "Answer":
         """Answer a question from the index with cited passages.
 
         Args:
             question: the question (Simplified or Traditional).
             backend: ``llama_cpp`` | ``openai`` | ``transformers`` | ``extractive`` (default
                 ``answer.backend``).
-            k: passages shown to the model at most (default ``retrieval.top_k``).
-            filters: optional retrieval filters.
+            k: passages shown to the model at most, 1..``retrieval.max_k`` (default
+                ``retrieval.top_k``).
+            filters: optional retrieval filters (build them with :func:`rag.validate.check_filters`).
+            max_tokens: tokens generated per (sub-)question, 1..``answer.max_tokens_limit``
+                (default ``answer.max_tokens``).
+            temperature: 0..2 (default ``answer.temperature``).
 
         Returns:
             The verified :class:`~rag.types.Answer` (``refused`` when the documents lack it).
 
         Raises:
-            QuestionError: empty question.
+            QuestionError: empty or too long question.
+            rag.validate.InputError: ``k``, ``max_tokens`` or ``temperature`` out of range.
             rag.index.manifest.IndexNotFoundError / IndexMismatchError: no usable index.
             rag.llm.LLMError: the backend failed (missing model, endpoint down, timeout).
         """
-        q = check_question(question)
-        return self.answerer(backend).answer(q, k=k, filters=filters)
+        q = self.check_question(question)
+        k = self._check_k(k)
+        gen = self._generation(max_tokens, temperature)
+        return self.answerer(backend).answer(q, k=k, filters=filters, **gen)
 
     def ask_stream(self, question: str, *, backend: str | None = None, k: int | None = None,
-                   filters: Filters | None = None) -> Iterator[dict]:
-        """Like :meth:`ask`, streaming events.
+                   filters: Filters | None = None, max_tokens: int | None = None,
+                   temperature: float | None = None) -> Iterator[dict]:
+        """Like :meth:`ask`, streaming events (input errors are raised on the first ``next``).
 
         Yields:
             ``{"type": "passages", "passages": [...]}``, then ``{"type": "token", "text": str}``
             per streamed piece, then ``{"type": "answer", "answer": Answer}`` (the verified
             text may differ from the streamed one).
         """
-        q = check_question(question)
+        q = self.check_question(question)
+        k = self._check_k(k)
+        gen = self._generation(max_tokens, temperature)
         self.index  # fail fast (missing index) before any event is sent
-        yield from self.answerer(backend).stream(q, k=k, filters=filters)
+        yield from self.answerer(backend).stream(q, k=k, filters=filters, **gen)
 
     def answer_from_passages(self, question: str, passages: Sequence[str] | Sequence[Hit], *,
                              backend: str | None = None) -> "Answer":
@@ -179,5 +281,5 @@ class Pipeline:
         Returns:
             The verified answer.
         """
-        q = check_question(question)
+        q = self.check_question(question)
         return self.answerer(backend).answer(q, passages=list(passages))

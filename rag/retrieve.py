@@ -15,6 +15,7 @@ import numpy as np
 
 from rag.index.folder import Index
 from rag.index.manifest import IndexMismatchError
+from rag.text.injection import INJECTION_FLAG
 from rag.types import Chunk, DocMeta, Hit
 
 _NON_TEXT = re.compile(r"[\W_]+", re.UNICODE)
@@ -262,11 +263,16 @@ class Retriever:
             return False
         mine = shingles(chunk.text)
         for other_id, _score, other in kept:
-            if other.doc_id in dups:
+            if other.doc_id in dups and not self._withheld(other):  # a doctored copy hides nothing
                 theirs = grams.setdefault(other_id, shingles(other.text))
                 if jaccard(mine, theirs) > self.collapse_jaccard:
                     return True
         return False
+
+    def _withheld(self, chunk: Chunk) -> bool:
+        """Whether a chunk's article addresses the model (never evidence: see rag.text.injection)."""
+        meta = self.index.meta(chunk.doc_id)
+        return bool(chunk.flagged) or (meta is not None and INJECTION_FLAG in meta.flags)
 
     def neighbours(self, chunk_id: str, before: int = 1, after: int = 1) -> list[Chunk]:
         """The chunk and up to ``before``/``after`` adjacent chunks of its document, in order."""

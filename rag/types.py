@@ -11,7 +11,7 @@ class RawDocument:
     """One article as read from disk, before cleaning.
 
     ``raw`` is the decoded text; ``meta`` holds fields a structured source supplied
-    (jsonl: title/date/source/url).
+    (jsonl: title/date/source/url); ``bad_bytes`` counts undecodable input bytes.
     """
 
     doc_id: str
@@ -19,6 +19,8 @@ class RawDocument:
     raw: str
     encoding: str
     meta: dict[str, Any] = field(default_factory=dict)
+    # bytes that could not be decoded (replaced by U+FFFD; ``encoding`` ends in "+lossy")
+    bad_bytes: int = 0
 
 
 @dataclass
@@ -45,6 +47,9 @@ class Document:
     encoding: str = "utf-8"
     script: str = "simplified"  # simplified | traditional | mixed
     flags: list[str] = field(default_factory=list)
+    # sentences of ``text`` addressing the answering model (``rag.text.injection``); when any,
+    # the document carries the ``injection`` flag and none of it is used as evidence
+    injected: list[tuple[int, int]] = field(default_factory=list)
 
     def meta(self) -> "DocMeta":
         return DocMeta(self.doc_id, self.title, self.source, self.date, self.url, self.path, list(self.flags))
@@ -67,7 +72,11 @@ class DocMeta:
 
 @dataclass
 class Chunk:
-    """A retrievable span of a document. ``start``/``end`` index ``Document.original``."""
+    """A retrievable span of a document. ``start``/``end`` index ``Document.original``.
+
+    ``flagged`` holds the spans of ``text`` (chunk-relative) of sentences that address the
+    answering model (``rag.text.injection``): shown as data, never used as evidence.
+    """
 
     chunk_id: str
     doc_id: str
@@ -76,6 +85,7 @@ class Chunk:
     original: str
     start: int
     end: int
+    flagged: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -104,6 +114,8 @@ class Hit:
             "sparse_rank": self.sparse_rank,
             "start": self.chunk.start,
             "end": self.chunk.end,
+            "flagged": bool(self.chunk.flagged) or "injection" in (self.doc.flags or []),
+            "injection_spans": [list(s) for s in self.chunk.flagged],
         }
 
 
@@ -122,9 +134,13 @@ class Citation:
     source: str = ""
     date: str | None = None
     support: list[tuple[int, int]] = field(default_factory=list)
+    # spans of the passage withheld from evidence (suspected instructions to the model)
+    injection_spans: list[tuple[int, int]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["flagged"] = bool(self.injection_spans)
+        return out
 
 
 @dataclass

@@ -44,3 +44,20 @@ def seed_pipeline(seed_config, seeds_dir):
     report = pipe.ingest([seeds_dir])
     assert report.docs_added == 5, report.summary()
     return pipe
+
+
+INJECTION_DATA = Path(__file__).resolve().parent / "data" / "injection"
+
+
+@pytest.fixture(scope="session")
+def injected_pipeline(tmp_path_factory, seeds_dir):
+    """A Pipeline over the five seed articles plus our own hostile articles (tests/data/injection)
+    that address the model and push a fake figure. Read-only; copy the index to change it."""
+    from rag.config import load_config
+    from rag.pipeline import Pipeline
+
+    config = load_config(overrides={"index_dir": str(tmp_path_factory.mktemp("injected-index") / "index")})
+    pipe = Pipeline(config)
+    report = pipe.ingest([seeds_dir, INJECTION_DATA])
+    assert report.docs_added == 5 + 9, report.summary()
+    return pipe

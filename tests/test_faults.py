@@ -21,9 +21,10 @@ import pytest
 from rag.cli import main
 from rag.index import IndexCorruptError, IndexDiskFullError
 from rag.index import store as store_mod
+from rag.index.journal import JOURNAL_FILE, VectorJournal
 from rag.index.repair import diagnose
-from rag.ingest import Ingestor
-from test_scale import (CRUD_NAME, FakeEncoder, config_for, crud_subset, open_index, prepared_chunks,
+from rag.ingest import Ingestor, text_hash
+from test_scale import (CRUD_NAME, FAKE_DIM, FakeEncoder, config_for, crud_subset, open_index, prepared_chunks,
                         sigkill_when_marked)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,12 +102,18 @@ def test_sigkill_after_a_checkpoint_keeps_it_and_the_rerun_embeds_only_the_rest(
     # the re-run skips the 20 committed articles and embeds exactly the texts they lack
     cfg = config_for(index, **{"ingest.checkpoint_every": 20, "ingest.embed_group": 12})
     enc = FakeEncoder()
+    leftovers = sorted(p.name for p in index.glob("tmp-*"))
+    journal = set(VectorJournal(index, FakeEncoder.name, FAKE_DIM).lookup_keys())
     report = Ingestor(cfg, enc).run([src], index)
     assert report.docs_unchanged == 20 and report.docs_added == 40 and not list(index.glob("tmp-*"))
+    assert report.resumed_after == 20 and sorted(n for n, _size in report.cleaned) == leftovers
     chunks = prepared_chunks(src, cfg)
     done = {t for d in committed for t in chunks[d]}
     rest = {t for i in range(21, 61) for t in chunks[f"crud_news_sample:{i}"]}
-    assert sorted(enc.texts) == sorted(rest - done)
+    # vectors the killed run embedded after its checkpoint come from the resume journal
+    journaled = {t for t in rest - done if text_hash(t) in journal}
+    assert sorted(enc.texts) == sorted(rest - done - journaled)
+    assert not (index / JOURNAL_FILE).exists()  # emptied once everything is committed
     assert open_index(index).counts["docs"] == 60 and diagnose(index).healthy
 
 
@@ -261,9 +268,11 @@ def test_disk_full_during_a_checkpoint_leaves_nothing_half_written(tmp_path, sha
         Ingestor(cfg, FakeEncoder()).run([src], path)
     assert "磁盘空间不足" in str(err.value) and "重新运行同一命令" in str(err.value)
     assert isinstance(err.value, OSError) and err.value.errno == errno.ENOSPC
-    # the first checkpoint is live and whole; the failed one left no files behind
+    # the first checkpoint is live and whole; the failed one left no files behind (the resume
+    # journal of vectors embedded since the checkpoint is kept on purpose)
     assert open_index(path).counts["docs"] == 15 and diagnose(path).healthy
-    assert sorted(p.name for p in path.iterdir() if not p.name.startswith(".writer")) == ["gen-000001", "manifest.json"]
+    names = sorted(p.name for p in path.iterdir() if not p.name.startswith(".writer"))
+    assert names in (["gen-000001", "manifest.json"], ["gen-000001", "manifest.json", JOURNAL_FILE])
     monkeypatch.undo()  # space freed: the same command resumes
     enc = FakeEncoder()
     report = Ingestor(cfg, enc).run([src], path)

@@ -78,7 +78,8 @@ def crud_subset(shared: Path, folder: Path, n: int) -> Path:
 
 def config_for(index: Path, **overrides):
     """Default config pointed at ``index`` with test-sized ingest settings."""
-    base = {"index_dir": str(index), "ingest.checkpoint_every": 1000, "ingest.embed_group": 64}
+    base = {"index_dir": str(index), "ingest.checkpoint_every": 1000, "ingest.embed_group": 64,
+            "ingest.checkpoint_seconds": 0}  # count-based checkpoints only: deterministic tests
     return load_config(overrides={**base, **overrides}, environ={})
 
 
@@ -102,7 +103,7 @@ def prepared_chunks(src: Path, config) -> dict[str, list[str]]:
 def test_gzip_jsonl_ingest_is_streamed_with_bounded_work_and_checkpoints(tmp_path, shared_dir, monkeypatch):
     src = crud_subset(shared_dir, tmp_path / "in", 150)
     cfg = config_for(tmp_path / "idx", **{"ingest.checkpoint_every": 60, "ingest.embed_group": 40,
-                                          "models.embedding.batch_size": 8})
+                                          "models.embedding.batch_size": 8, "ingest.read_ahead": 4})
     outstanding = {"now": 0, "max": 0, "writer_pending_max": 0}
     real_prepare, real_add = ingest_mod.prepare_document, IndexWriter.add_document
 
@@ -129,10 +130,11 @@ def test_gzip_jsonl_ingest_is_streamed_with_bounded_work_and_checkpoints(tmp_pat
     distinct = {t for texts in chunks.values() for t in texts}
     assert sorted(enc.texts) == sorted(distinct) and report.chunks_embedded == len(distinct)
     assert max(enc.calls) <= 8
-    # bounded: chunks waiting for the model stay within one embedding group (plus one article),
-    # vectors waiting for a commit within one checkpoint interval
+    # bounded: chunks waiting for the model stay within one embedding group (plus one article)
+    # and the reader thread's queue (4 articles, plus the one it holds), vectors waiting for a
+    # commit within one checkpoint interval
     longest = max(len(c) for c in chunks.values())
-    assert outstanding["max"] <= 40 + longest
+    assert outstanding["max"] <= 40 + longest + (4 + 1) * longest
     per_interval = max(sum(len(chunks[f"crud_news_sample:{i}"]) for i in range(lo + 1, lo + 61)) for lo in (0, 60))
     assert outstanding["writer_pending_max"] <= per_interval
     idx = open_index(tmp_path / "idx")

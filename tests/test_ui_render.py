@@ -9,7 +9,7 @@ import pytest
 
 from ui import render
 from ui.actions import UserError, check_upload, parse_filters
-from ui.openai_api import APIFailure, ChatMessage, backend_for, conversation
+from ui.openai_api import APIFailure, backend_for, conversation
 
 EVIL = '<img src=x onerror="window.__x=1"><script>window.__y=1</script>![t](http://example.invalid/p.png)'
 
@@ -100,12 +100,12 @@ def test_parse_filters():
 
 
 def test_openai_conversation_and_model_names():
-    msgs = [ChatMessage(role="system", content="s"), ChatMessage(role="user", content="问一"),
-            ChatMessage(role="assistant", content="答一"),
-            ChatMessage(role="user", content=[{"type": "text", "text": "问二"}])]
+    msgs = [{"role": "system", "content": "s"}, {"role": "user", "content": "问一"},
+            {"role": "assistant", "content": "答一"},
+            {"role": "user", "content": [{"type": "text", "text": "问二"}]}]
     assert conversation(msgs) == ("问二", [("问一", "答一")])
     with pytest.raises(APIFailure):
-        conversation([ChatMessage(role="assistant", content="x")])
+        conversation([{"role": "assistant", "content": "x"}])
     assert backend_for("shanhai", None, "llama_cpp") == "llama_cpp"
     assert backend_for("shanhai-extractive", None, "llama_cpp") == "extractive"
     assert backend_for("gpt-4", "extractive", "llama_cpp") == "extractive"

@@ -281,7 +281,170 @@ def test_openai_errors(oai, ui_app):
         oai.chat.completions.create(model="shanhai-extractive", messages=[{"role": "user", "content": "  ？ "}])
     r = httpx.post(ui_app.url + "v1/chat/completions", json={"model": "shanhai-openai",
                                                                "messages": [{"role": "user", "content": FUNDS_Q}]})
-    assert r.status_code == 503 and "回答后端出错" in r.json()["error"]["message"]
+    assert r.status_code == 503 and "回答后端出错" in r.json()["error"]["message"]  # the server's side, not input
+    assert r.json()["error"]["type"] == "server_error" and "param" in r.json()["error"]
+
+
+PAIR_FOLLOW_UP = "那天津市和平区对靖远县呢？"
+
+
+def test_openai_follow_up_keeps_the_predicate_and_reports_the_rewrite(oai):
+    resp = oai.chat.completions.create(model="shanhai-extractive", messages=[
+        {"role": "user", "content": FUNDS_Q}, {"role": "assistant", "content": "（上一轮的回答）"},
+        {"role": "user", "content": PAIR_FOLLOW_UP}])
+    content = resp.choices[0].message.content
+    meta = resp.model_extra["shanhai"]
+    assert meta["rewritten_question"] == "天津市和平区向靖远县投入多少资金？"
+    assert content.startswith("已理解为：天津市和平区向靖远县投入多少资金？")
+    assert "5200万元" in meta["answer"]
+
+
+def v1(ui_app, path="v1/chat/completions", body=None, **kw):
+    return httpx.post(ui_app.url + path, json=body, timeout=60, **kw)
+
+
+def assert_openai_error(r, status, param=None, message=None):
+    assert r.status_code == status, r.text
+    err = r.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    assert err["message"] and err["type"]
+    if param is not None:
+        assert err["param"] == param
+    if message is not None:
+        assert message in err["message"], err["message"]
+    return err
+
+
+def ask_body(**extra):
+    return {"model": "shanhai-extractive", "messages": [{"role": "user", "content": FUNDS_Q}], **extra}
+
+
+@pytest.mark.parametrize("extra,param,message", [
+    ({"date_from": "2020-13-45"}, "date_from", "不是有效的日期"),
+    ({"date_to": "上周"}, "date_to", "格式不对"),
+    ({"date_from": "2020-09", "date_to": "2020-08"}, "date_from", "晚于截止日期"),
+    ({"k": 0}, "k", "段落数 k"),
+    ({"k": 999}, "k", "段落数 k"),
+    ({"k": "abc"}, "k", "段落数 k"),
+    ({"top_k": -3}, "top_k", "段落数 k"),
+    ({"temperature": 5}, "temperature", "temperature"),
+    ({"temperature": "hot"}, "temperature", "temperature"),
+    ({"max_tokens": 0}, "max_tokens", "max_tokens"),
+    ({"max_tokens": 10 ** 7}, "max_tokens", "max_tokens"),
+    ({"backend": "os:system"}, "backend", "未知的回答后端"),
+    ({"stream": "yes"}, "stream", "stream"),
+    ({"model": 42}, "model", "model"),
+    ({"sources": [1, 2]}, "sources", "sources"),
+])
+def test_openai_bad_parameters_are_400_in_openai_shape(ui_app, extra, param, message):
+    assert_openai_error(v1(ui_app, body=ask_body(**extra)), 400, param, message)
+
+
+@pytest.mark.parametrize("messages,param,message", [
+    (None, "messages", "缺少参数 messages"),
+    ([], "messages", "非空"),
+    ("你好", "messages", "非空"),
+    ([{"role": "robot", "content": FUNDS_Q}], "messages[0].role", "不支持 'robot'"),
+    ([{"content": FUNDS_Q}], "messages[0].role", "不支持"),
+    (["张家港"], "messages[0]", "role 和 content"),
+    ([{"role": "user", "content": {"text": FUNDS_Q}}], "messages[0].content", "content"),
+    ([{"role": "user", "content": FUNDS_Q}, {"role": "assistant", "content": "好"}], "messages[1].role", "最后一条"),
+    ([{"role": "user", "content": "  "}], "messages[0].content", "空的"),
+    ([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}], "messages[0].content", "空的"),
+])
+def test_openai_bad_messages_are_400_in_openai_shape(ui_app, messages, param, message):
+    body = {"model": "shanhai-extractive"} | ({} if messages is None else {"messages": messages})
+    assert_openai_error(v1(ui_app, body=body), 400, param, message)
+
+
+def test_openai_over_long_questions_are_400_naming_the_limit(ui_app, oai):
+    import openai
+
+    err = assert_openai_error(v1(ui_app, body=ask_body() | {"messages": [{"role": "user", "content": "问" * 5000}]}),
+                              400, "messages[0].content", "问题过长：共 5000 个字符，超过上限 500 个字符")
+    assert "answer.max_question_chars" in err["message"]
+    r = v1(ui_app, body=ask_body() | {"messages": [{"role": "user", "content": "问" * 100_000}]})
+    assert_openai_error(r, 400, message="问题过长")  # was a 503 blaming the number of passages
+    with pytest.raises(openai.BadRequestError, match="问题过长"):
+        oai.chat.completions.create(model="shanhai-extractive", messages=[{"role": "user", "content": "问" * 600}])
+    huge = "问" * 400_000  # ~1.2 MB of JSON: over ui.max_request_kb, refused before it is read
+    assert_openai_error(v1(ui_app, body=ask_body() | {"messages": [{"role": "user", "content": huge}]}), 413,
+                        message="ui.max_request_kb")
+
+
+def test_openai_malformed_json_and_wrong_body_types_are_400(ui_app):
+    for raw in ('{"model": "shanhai", "messages": [', "not json at all", '{"model": "shanhai",}'):
+        r = httpx.post(ui_app.url + "v1/chat/completions", content=raw, headers={"content-type": "application/json"})
+        err = assert_openai_error(r, 400, message="不是合法的 JSON")
+        assert err["code"] == "invalid_json"
+    r = httpx.post(ui_app.url + "v1/chat/completions", json=["a", "list"])
+    assert_openai_error(r, 400, message="JSON 对象")
+    r = httpx.post(ui_app.url + "v1/chat/completions", content=b"", headers={"content-type": "application/json"})
+    assert_openai_error(r, 400, message="请求体为空")
+    r = httpx.post(ui_app.url + "v1/chat/completions", content="model=shanhai",
+                   headers={"content-type": "application/x-www-form-urlencoded"})
+    assert 400 <= r.status_code < 500 and set(r.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_openai_unknown_routes_and_methods_in_openai_shape(ui_app):
+    for path in ("v1/completions", "v1/embeddings", "v1/", "v1", "v1/chat/completions/extra"):
+        err = assert_openai_error(httpx.post(ui_app.url + path, json={}), 404, message="没有接口")
+        assert err["code"] == "unknown_url"
+    assert_openai_error(httpx.get(ui_app.url + "v1/chat/completions"), 405, message="POST")
+    assert_openai_error(httpx.delete(ui_app.url + "v1/models"), 405, message="GET")
+    assert httpx.get(ui_app.url + "gradio_api/info").status_code == 200  # the UI's own routes are untouched
+
+
+def test_openai_streaming_requests_are_checked_before_the_stream_starts(ui_app):
+    r = v1(ui_app, body=ask_body(stream=True, date_from="2021-02-29"))
+    assert r.headers["content-type"].startswith("application/json")
+    assert_openai_error(r, 400, "date_from", "不是有效的日期")
+
+
+def test_openai_valid_temperature_max_tokens_and_top_k_are_accepted(ui_app):
+    r = v1(ui_app, body=ask_body(temperature=0.2, max_tokens=64, top_k=3, date_from="2020年7月"))
+    assert r.status_code == 200, r.text
+    assert r.json()["shanhai"]["citations"]
+
+
+# -- gradio API and chat handler: the same checks ------------------------------------------------------
+@pytest.mark.parametrize("args,message", [
+    (("问" * 5000, "extractive", 5), "问题过长：共 5000 个字符"),
+    ((FUNDS_Q, "extractive", 500), "段落数 k 必须在 1 到 20 之间"),
+    ((FUNDS_Q, "os:system", 5), "未知的回答后端"),
+    ((FUNDS_Q, "extractive", 5, [], "2020-13-45"), "不是有效的日期"),
+])
+def test_gradio_ask_rejects_bad_input_with_a_clear_message(client, args, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(*args, api_name="/ask")
+    assert not client.predict(FUNDS_Q, "extractive", 5, api_name="/ask")["refused"]
+
+
+def test_gradio_search_checks_k_and_question(client):
+    with pytest.raises(Exception, match="段落数 k"):
+        client.predict(FUNDS_Q, -1, api_name="/search")
+    with pytest.raises(Exception, match="问题过长"):
+        client.predict("问" * 600, 3, api_name="/search")
+
+
+def test_chat_keeps_a_rejected_question_in_the_box(ui_app):
+    long_q = "请问" + "张家港向沿河投入多少资金" * 60
+    out = run_turn(ui_app.ctx, long_q)
+    reply = out.messages[-1]["content"]
+    assert "问题无法处理" in reply and "问题过长：共 722 个字符，超过上限 500 个字符" in reply
+    assert out.box == long_q  # nothing typed is lost
+    assert len(out.messages[0]["content"]) < 400  # the bubble shows the start, not 700 characters
+    bad = run_turn(ui_app.ctx, FUNDS_Q, date_from="2020-13-45")
+    assert "设置有误" in bad.messages[-1]["content"] and "不是有效的日期" in bad.messages[-1]["content"]
+    assert bad.box == FUNDS_Q
+
+
+def test_chat_rewrites_the_pair_follow_up(ui_app):
+    first = run_turn(ui_app.ctx, FUNDS_Q)
+    follow = run_turn(ui_app.ctx, PAIR_FOLLOW_UP, first.messages, first.history)
+    reply = follow.messages[-1]["content"]
+    assert "已理解为：天津市和平区向靖远县投入多少资金？" in reply and "5200万元" in reply
+    assert follow.history[-1][0] == "天津市和平区向靖远县投入多少资金？"
 
 
 # -- auth ------------------------------------------------------------------------------------------------
@@ -292,6 +455,8 @@ def test_auth_protects_ui_api_and_v1(ui_app):
     _app, server, thread, url = start_app(ui_app.pipeline, config)
     try:
         assert httpx.get(url + "v1/models").status_code == 401
+        err = httpx.get(url + "v1/models").json()["error"]
+        assert set(err) == {"message", "type", "param", "code"} and err["code"] == "invalid_api_key"
         assert httpx.get(url + "v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert httpx.get(url + "v1/models", headers={"Authorization": "Bearer pw-123"}).status_code == 200
         assert httpx.get(url + "gradio_api/info").status_code == 401

@@ -14,7 +14,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from rag.retrieve import Filters, iso_date
+from rag.retrieve import Filters
+from rag.validate import InputError, check_filters
 
 log = logging.getLogger("shanhai.ui")
 
@@ -22,7 +23,7 @@ UPLOAD_TYPES = (".txt", ".md", ".html", ".htm", ".jsonl")
 _BINARY_MAGIC = (b"%PDF", b"\x89PNG", b"PK\x03\x04", b"\x1f\x8b", b"GIF8", b"\xff\xd8\xff", b"\x7fELF", b"MZ")
 
 
-class UserError(ValueError):
+class UserError(InputError):
     """A problem the user can fix (bad input, missing index, failing backend); message in Chinese."""
 
 
@@ -30,9 +31,7 @@ def friendly_error(exc: BaseException) -> str:
     """A one-paragraph Chinese message for any exception raised while serving a request."""
     from rag.index.manifest import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
     from rag.llm import LLMError
-    from rag.pipeline import QuestionError
-
-    if isinstance(exc, (UserError, QuestionError, IndexCorruptError, IndexLockedError)):
+    if isinstance(exc, (InputError, IndexCorruptError, IndexLockedError)):
         return str(exc)
     if isinstance(exc, IndexNotFoundError):
         return f"{exc} 也可以在「文档库」页上传文章。"
@@ -46,20 +45,19 @@ def friendly_error(exc: BaseException) -> str:
 
 def parse_filters(sources: Sequence[str] | None = None, date_from: str | None = None,
                   date_to: str | None = None) -> Filters | None:
-    """Build retrieval filters from UI/API inputs (None when nothing is set).
+    """Build retrieval filters from UI/API inputs (None when nothing is set); see
+    :func:`rag.validate.check_filters`.
 
     Raises:
-        UserError: a date that is not ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``.
+        UserError: a date that is not a real ``YYYY[-MM[-DD]]`` day, or ``date_from`` after
+            ``date_to`` (``param`` names the field).
     """
-    dates = []
-    for label, value in (("起始日期", date_from), ("截止日期", date_to)):
-        value = (value or "").strip()
-        if value and iso_date(value) is None:
-            raise UserError(f"{label}「{value}」格式不对：请写成 2020-08-19、2020-08 或 2020。")
-        dates.append(value or None)
-    srcs = [s for s in (sources or []) if s and s.strip()]
-    f = Filters(sources=srcs or None, date_from=dates[0], date_to=dates[1])
-    return f if f.active() else None
+    try:
+        return check_filters(sources, date_from, date_to)
+    except UserError:
+        raise
+    except InputError as exc:
+        raise UserError(str(exc), exc.param) from None
 
 
 # -- uploads ------------------------------------------------------------------------------------

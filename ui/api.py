@@ -10,6 +10,7 @@ from typing import Any
 
 import gradio as gr
 
+from rag.validate import check_backend, check_k
 from ui.actions import doc_meta_json, document_json, friendly_error, parse_filters, remove_document
 from ui.context import UIContext
 
@@ -42,7 +43,9 @@ def build_api(ctx: UIContext) -> None:
         """
         try:
             filters = parse_filters(sources, date_from, date_to)
-            return pipe.ask(question, backend=backend or None, k=int(k) or None, filters=filters).to_json()
+            name = check_backend(backend, default=ctx.default_backend)
+            return pipe.ask(question, backend=name, k=check_k(k, limit=ctx.max_k, zero_is_default=True),
+                            filters=filters).to_json()
         except Exception as exc:
             raise _fail(exc) from exc
 
@@ -54,7 +57,9 @@ def build_api(ctx: UIContext) -> None:
             k: number of hits; 0 = retrieval.top_k.
         """
         try:
-            return [h.to_json() for h in pipe.search(question, int(k) or None)]
+            k = check_k(k, limit=max(ctx.max_k, int(ctx.config.get("retrieval.candidates") or 50)),
+                        zero_is_default=True, setting="retrieval.candidates")
+            return [h.to_json() for h in pipe.search(question, k)]
         except Exception as exc:
             raise _fail(exc) from exc
 

@@ -1,6 +1,7 @@
 """Chat tab: question box, streamed answer with clickable ``[n]``, cited passages alongside.
 
-The tab holds no pipeline logic: it rewrites follow-ups with :func:`rag.chat.rewrite_followup`,
+The tab holds no pipeline logic: it rewrites follow-ups with
+:meth:`rag.pipeline.Pipeline.standalone_question`,
 streams :meth:`rag.pipeline.Pipeline.ask_stream` and renders the events with :mod:`ui.render`.
 """
 
@@ -10,10 +11,11 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from rag.chat import rewrite_followup
+from rag.validate import QuestionError
 from ui import render
 from ui.actions import friendly_error, parse_filters
 from ui.context import BACKEND_CHOICES, UIContext
+from ui.queue_notices import with_queue_notices
 
 SCRIPT_CHOICES = [("简体（规范化）", "text"), ("原文字形", "original")]
 _CURSOR = " ▌"
@@ -40,11 +42,12 @@ def stream_turn(ctx: UIContext, question: str, history: list[list[str]], *, back
         streamed text so far) and finally ``{"kind": "answer", "answer": Answer}``; or a single
         ``{"kind": "error", "message": str}`` / ``{"kind": "invalid", "message": str}``.
     """
-    from rag.pipeline import QuestionError
-
     pairs = [(h[0], h[1]) for h in history]
     try:
-        standalone = rewrite_followup(question, pairs, llm=_rewrite_llm(ctx, backend))
+        standalone = ctx.pipeline.standalone_question(question, pairs, llm=_rewrite_llm(ctx, backend))
+    except QuestionError as exc:
+        yield {"kind": "invalid", "message": str(exc)}
+        return
     except Exception:  # rewriting is a convenience; never block the question on it
         standalone = question.strip()
     if standalone != question.strip():
@@ -101,20 +104,27 @@ def respond(ctx: UIContext, question: str, messages: list, history: list, backen
     if not question:
         yield messages, gr.skip(), history, gr.skip(), ""
         return
-    messages.append({"role": "user", "content": render.md_escape(question)})
+    shown = question if len(question) <= 300 else question[:300] + f"…（共 {len(question)} 字）"
+    messages.append({"role": "user", "content": render.md_escape(shown)})
     try:
+        ctx.pipeline.check_question(question)
         filters = parse_filters(sources, date_from, date_to)
-    except Exception as exc:
-        messages.append(_assistant("", "⚠️ **设置有误**：" + render.md_escape(friendly_error(exc))))
+    except Exception as exc:  # the question stays in the box: nothing typed is lost
+        title = "问题无法处理" if isinstance(exc, QuestionError) else "设置有误"
+        messages.append(_assistant("", f"⚠️ **{title}**：" + render.md_escape(friendly_error(exc))))
         yield messages, gr.skip(), history, gr.skip(), question
         return
     prefix = ""
     messages.append(_assistant("", "正在检索相关段落…"))
     yield messages, gr.skip(), history, gr.skip(), ""
     passages: list[dict] = []
-    for ev in stream_turn(ctx, question, history, backend=backend, k=int(k), filters=filters):
+    turn = with_queue_notices(lambda: stream_turn(ctx, question, history, backend=backend, k=int(k), filters=filters))
+    for ev in turn:
         kind = ev["kind"]
-        if kind == "rewrite":
+        if kind == "queue":  # waiting for the local model: show the place in line until the first token
+            messages[-1] = _assistant(prefix, "⏳ " + render.md_escape(ev["message"]))
+            yield messages, gr.skip(), history, gr.skip(), ""
+        elif kind == "rewrite":
             prefix = f"*已理解为：{render.md_escape(ev['question'])}*\n\n"
             messages[-1] = _assistant(prefix, "正在检索相关段落…")
             yield messages, gr.skip(), history, gr.skip(), ""

@@ -60,12 +60,18 @@ class UIContext:
         return int(self.config.get("retrieval.top_k") or 5)
 
     @property
+    def max_k(self) -> int:
+        """Largest ``k`` a request may ask for (``retrieval.max_k``)."""
+        return int(self.config.get("retrieval.max_k") or 20)
+
+    @property
     def max_upload_mb(self) -> float:
         return float(self.config.get("ui.max_upload_mb") or 10)
 
     @property
     def concurrency(self) -> int:
-        """Simultaneous answer requests (chat + API); llama_cpp serialises itself anyway."""
+        """Simultaneous answer requests (chat + API). Retrieval and checks run in parallel; the local
+        model answers one at a time, the others wait in its queue (the chat shows the position)."""
         return int(self.config.get("ui.concurrency") or 8)
 
     @property

@@ -1,14 +1,15 @@
 """OpenAI-compatible ``POST /v1/chat/completions`` and ``GET /v1/models`` on the UI's server.
 
 Existing chat clients can use shanhai as a model. The last user message is the question;
-earlier user turns resolve follow-ups (:func:`rag.chat.rewrite_followup`). Citations travel
+earlier turns resolve follow-ups (:meth:`rag.pipeline.Pipeline.standalone_question`). Citations travel
 with the response three ways: ``[n]`` in the text, a trailing ``参考：`` block in the content,
 and a structured ``citations`` list (on the response object; on the last chunk when
 streaming), next to ``shanhai`` = the full ``shanhai ask --json`` object.
 
 Model names: ``shanhai`` (configured default backend) or ``shanhai-<backend>``. An optional
-non-standard body field ``backend`` overrides it; ``k``, ``sources``, ``date_from`` and
-``date_to`` are honoured too.
+non-standard body field ``backend`` overrides it; ``k`` (or ``top_k``), ``sources``,
+``date_from``, ``date_to``, ``temperature`` and ``max_tokens`` are honoured too. Every value is
+checked (:mod:`rag.validate`); every error is in OpenAI's shape (:mod:`ui.openai_errors`).
 """
 
 from __future__ import annotations
@@ -20,79 +21,103 @@ import uuid
 from typing import Any, Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from rag.chat import rewrite_followup
-from ui.actions import UserError, friendly_error, parse_filters
+from rag.validate import InputError, check_backend, check_filters, check_k
+from ui.actions import friendly_error
 from ui.context import BACKEND_CHOICES, UIContext
+from ui.openai_errors import APIFailure, error_response, install_error_handlers
 
 MODEL = "shanhai"
 BACKENDS = [b for _, b in BACKEND_CHOICES]
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    role: str
-    content: Any = ""
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
 class ChatRequest(BaseModel):
+    """The request body. Fields are checked by :func:`checked` (clear 400s naming the field),
+    not by pydantic types, so every problem gets the same error shape and a Chinese message."""
+
     model_config = ConfigDict(extra="allow")
-    model: str = MODEL
-    messages: list[ChatMessage]
-    stream: bool = False
-    backend: str | None = None
-    k: int | None = None
-    sources: list[str] | None = None
-    date_from: str | None = None
-    date_to: str | None = None
-
-
-class APIFailure(Exception):
-    """An error answered in OpenAI's error format."""
-
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.kind, self.code = status, message, kind, code
+    model: Any = MODEL
+    messages: Any = None
+    stream: Any = False
+    backend: Any = None
+    k: Any = None
+    top_k: Any = None
+    sources: Any = None
+    date_from: Any = None
+    date_to: Any = None
+    temperature: Any = None
+    max_tokens: Any = None
 
 
 def _text(content: Any) -> str:
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type", "text") == "text")
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type", "text") == "text")
     return "" if content is None else str(content)
 
 
-def conversation(messages: list[ChatMessage]) -> tuple[str, list[tuple[str, str]]]:
+def check_messages(messages: Any) -> list[tuple[str, Any]]:
+    """``(role, content)`` of each message, or a 400 naming the bad field."""
+    if messages is None:
+        raise APIFailure(400, "缺少参数 messages：请给出对话消息列表，最后一条 user 消息是要回答的问题。",
+                         param="messages", code="missing_parameter")
+    if not isinstance(messages, list) or not messages:
+        raise APIFailure(400, "messages 必须是非空的消息列表（[{\"role\": \"user\", \"content\": \"…\"}]）。",
+                         param="messages", code="invalid_value")
+    out = []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            raise APIFailure(400, f"messages[{i}] 必须是含 role 和 content 的对象。", param=f"messages[{i}]",
+                             code="invalid_value")
+        role, content = m.get("role"), m.get("content")
+        if role not in ROLES:
+            raise APIFailure(400, f"messages[{i}].role 不支持 {role!r}：可用 {'、'.join(ROLES[:4])}。",
+                             param=f"messages[{i}].role", code="invalid_value")
+        if content is not None and not isinstance(content, (str, list)):
+            raise APIFailure(400, f"messages[{i}].content 必须是文字或内容片段列表。", param=f"messages[{i}].content",
+                             code="invalid_value")
+        out.append((role, content))
+    return out
+
+
+def conversation(messages: Any) -> tuple[str, list[tuple[str, str]]]:
     """The last user message and the earlier ``(user, assistant)`` turns."""
+    checked_messages = check_messages(messages)
     turns: list[tuple[str, str]] = []
     question: str | None = None
-    for m in messages:
-        if m.role == "user":
+    for role, content in checked_messages:
+        if role == "user":
             if question is not None:
                 turns.append((question, ""))
-            question = _text(m.content)
-        elif m.role == "assistant" and question is not None:
-            turns.append((question, _text(m.content)))
+            question = _text(content)
+        elif role == "assistant" and question is not None:
+            turns.append((question, _text(content)))
             question = None
+    last = len(checked_messages) - 1
+    if checked_messages[-1][0] != "user":
+        raise APIFailure(400, "最后一条消息必须是 user 消息：它就是要回答的问题。", param=f"messages[{last}].role",
+                         code="invalid_value")
     if question is None or not question.strip():
-        raise APIFailure(400, "messages 中没有用户问题：最后一条 user 消息就是要回答的问题。")
+        raise APIFailure(400, "最后一条 user 消息是空的：请写出要回答的问题。", param=f"messages[{last}].content",
+                         code="invalid_value")
     return question, turns
 
 
 def backend_for(model: str, override: str | None, default: str) -> str:
     """The backend a model name (``shanhai`` / ``shanhai-<backend>``) or an override selects."""
     if override:
-        if override not in BACKENDS:
-            raise APIFailure(400, f"未知的回答后端 {override}：可选 {'、'.join(BACKENDS)}。")
-        return override
+        return check_backend(override, default=default)  # InputError → 400 (param "backend")
+    if not isinstance(model, str):
+        raise APIFailure(400, f"model 必须是模型名（文字），收到 {model!r}。", param="model", code="invalid_value")
     if model == MODEL:
         return default
     name = model.removeprefix(MODEL + "-")
     if model.startswith(MODEL + "-") and name in BACKENDS:
         return name
     raise APIFailure(404, f"没有模型 {model}：可用 {MODEL} 或 {', '.join(f'{MODEL}-{b}' for b in BACKENDS)}。",
-                     code="model_not_found")
+                     code="model_not_found", param="model")
 
 
 def references(answer: Any) -> str:
@@ -118,11 +143,6 @@ def _envelope(kind: str, model: str, cid: str) -> dict[str, Any]:
 
 def _sse(obj: dict[str, Any]) -> str:
     return f"data: {json.dumps(obj, ensure_ascii=False)}\n\n"
-
-
-def _error(exc: APIFailure) -> JSONResponse:
-    return JSONResponse({"error": {"message": exc.message, "type": exc.kind, "code": exc.code}},
-                        status_code=exc.status)
 
 
 def add_openai_routes(app: FastAPI, ctx: UIContext, *, token: str | None = None) -> None:
@@ -156,28 +176,39 @@ def add_openai_routes(app: FastAPI, ctx: UIContext, *, token: str | None = None)
         cid = "chatcmpl-" + uuid.uuid4().hex[:24]
         try:
             backend = backend_for(req.model, req.backend, ctx.default_backend)
+            if req.stream not in (None, True, False):
+                raise APIFailure(400, f"stream 必须是 true 或 false，收到 {req.stream!r}。", param="stream",
+                                 code="invalid_value")
             question, turns = conversation(req.messages)
-            filters = parse_filters(req.sources, req.date_from, req.date_to)
-            standalone = rewrite_followup(question, turns)
-            events = ctx.pipeline.ask_stream(standalone, backend=backend, k=req.k, filters=filters)
-            first = next(events)  # missing index / empty question fail here, before any byte is sent
+            filters = check_filters(req.sources, req.date_from, req.date_to)
+            k = check_k(req.k if req.k is not None else req.top_k, limit=ctx.max_k,
+                        param="k" if req.k is not None else "top_k")
+            standalone = ctx.pipeline.standalone_question(question, turns)
+            events = ctx.pipeline.ask_stream(standalone, backend=backend, k=k, filters=filters,
+                                             max_tokens=req.max_tokens, temperature=req.temperature)
+            first = next(events)  # bad input / missing index fail here, before any byte is sent
         except APIFailure as exc:
-            return _error(exc)
-        except (UserError, ValueError) as exc:
-            return _error(APIFailure(400, friendly_error(exc)))
-        except Exception as exc:
-            return _error(APIFailure(503, friendly_error(exc), kind="server_error"))
-        prefix = f"已理解为：{standalone}\n\n" if standalone != question.strip() else ""
+            return error_response(exc)
+        except InputError as exc:
+            failure = APIFailure.bad_input(exc)
+            if failure.param == "question":  # the question is the last message's content
+                failure.param = f"messages[{len(req.messages) - 1}].content"
+            return error_response(failure)
+        except Exception as exc:  # no index, backend down: the server's side, not the request's
+            return error_response(APIFailure(503, friendly_error(exc), kind="server_error"))
+        rewritten = standalone != question.strip()
+        prefix = f"已理解为：{standalone}\n\n" if rewritten else ""
+        model = str(req.model)
         if req.stream:
-            return StreamingResponse(_stream(req.model, cid, prefix, standalone, question, first, events),
+            return StreamingResponse(_stream(model, cid, prefix, standalone if rewritten else "", first, events),
                                      media_type="text/event-stream")
         try:
             answer = next(e["answer"] for e in events if e["type"] == "answer")
         except Exception as exc:
-            return _error(APIFailure(503, friendly_error(exc), kind="server_error"))
-        if standalone != question.strip():
+            return error_response(APIFailure(503, friendly_error(exc), kind="server_error"))
+        if rewritten:
             answer.rewritten_question = standalone
-        body = _envelope("chat.completion", req.model, cid)
+        body = _envelope("chat.completion", model, cid)
         body["choices"] = [{"index": 0, "finish_reason": "stop",
                             "message": {"role": "assistant", "content": prefix + answer.answer + references(answer)}}]
         body["usage"] = {"prompt_tokens": int(answer.timings.get("prompt_tokens", 0)), "completion_tokens": 0,
@@ -186,7 +217,18 @@ def add_openai_routes(app: FastAPI, ctx: UIContext, *, token: str | None = None)
         body["shanhai"] = answer.to_json()
         return body
 
-    def _stream(model: str, cid: str, prefix: str, standalone: str, question: str, first: dict,
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+
+    @router.api_route("", methods=methods, include_in_schema=False)
+    @router.api_route("/{path:path}", methods=methods, include_in_schema=False)
+    def unknown_route(request: Request, path: str = ""):
+        allowed = {"models": "GET", "chat/completions": "POST"}.get(path.strip("/"))
+        if allowed:
+            raise APIFailure(405, f"/v1/{path} 不支持 {request.method}：请用 {allowed}。", code="method_not_allowed")
+        raise APIFailure(404, f"没有接口 /v1/{path}：可用 GET /v1/models 和 POST /v1/chat/completions。",
+                         kind="not_found_error", code="unknown_url")
+
+    def _stream(model: str, cid: str, prefix: str, rewritten: str, first: dict,
                 events: Iterator[dict]) -> Iterator[str]:
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
             obj = _envelope("chat.completion.chunk", model, cid)
@@ -203,8 +245,8 @@ def add_openai_routes(app: FastAPI, ctx: UIContext, *, token: str | None = None)
                     yield chunk({"content": event["text"]})
                 elif event["type"] == "answer":
                     answer = event["answer"]
-                    if standalone != question.strip():
-                        answer.rewritten_question = standalone
+                    if rewritten:
+                        answer.rewritten_question = rewritten
                     tail = ""
                     if answer.answer.strip() != streamed.strip():
                         tail = "\n\n【核查后的回答】" + answer.answer
@@ -218,10 +260,7 @@ def add_openai_routes(app: FastAPI, ctx: UIContext, *, token: str | None = None)
         yield "data: [DONE]\n\n"
 
     app.include_router(router)
-
-    @app.exception_handler(APIFailure)
-    async def _on_failure(_request: Request, exc: APIFailure) -> JSONResponse:
-        return _error(exc)
+    install_error_handlers(app, max_body_bytes=int(float(ctx.config.get("ui.max_request_kb") or 1024) * 1024))
 
 
 def _chain(first: dict, rest: Iterator[dict]) -> Iterator[dict]:

@@ -17,6 +17,7 @@ import re
 from typing import Any, Iterable, Mapping, Sequence
 
 from rag.answer.markers import merge_spans
+from rag.text.injection import INJECTION_LABEL, withheld_notice
 
 __all__ = [
     "esc", "md_escape", "answer_markdown", "passages_html", "notice_html", "check_warnings",
@@ -37,6 +38,7 @@ FLAG_LABELS = {
     "mixed_script": "繁简混排",
     "lossy_decoding": "编码有损",
     "empty_after_cleaning": "清洗后为空",
+    "injection": "含疑似指令文本",
 }
 
 
@@ -82,15 +84,38 @@ def answer_markdown(text: str, *, panel: str = "chat", valid: Iterable[int] | No
     return "".join(out)
 
 
-def mark_spans_html(text: str, spans: Sequence[Sequence[int]], *, cls: str = "shp-support") -> str:
-    """Escape ``text`` and wrap each span in ``<mark class=cls>`` (spans may overlap/unsorted)."""
-    merged = merge_spans(spans, len(text))
+def mark_spans_html(text: str, spans: Sequence[Sequence[int]], *, cls: str = "shp-support",
+                    injected: Sequence[Sequence[int]] = ()) -> str:
+    """Escape ``text`` and wrap each span in ``<mark class=cls>`` (spans may overlap/unsorted).
+
+    ``injected`` spans (suspected instructions to the model, never evidence) are wrapped in
+    ``<span class="shp-injection">`` instead and win where they overlap ``spans``.
+    """
+    bad = merge_spans(injected, len(text))
+    marks = [(a, b, "mark", cls) for a, b in _minus(merge_spans(spans, len(text)), bad)]
+    marks += [(a, b, "span", "shp-injection") for a, b in bad]
     out, pos = [], 0
-    for a, b in merged:
-        out += [esc(text[pos:a]), f'<mark class="{cls}">', esc(text[a:b]), "</mark>"]
+    for a, b, tag, klass in sorted(marks):
+        title = f' title="{esc(INJECTION_LABEL)}"' if tag == "span" else ""
+        out += [esc(text[pos:a]), f'<{tag} class="{klass}"{title}>', esc(text[a:b]), f"</{tag}>"]
         pos = b
     out.append(esc(text[pos:]))
     return "".join(out)
+
+
+def _minus(spans: Sequence[tuple[int, int]], cut: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` without the parts covered by ``cut`` (both merged and sorted)."""
+    out = []
+    for a, b in spans:
+        for x, y in cut:
+            if y <= a or x >= b:
+                continue
+            if x > a:
+                out.append((a, x))
+            a = max(a, y)
+        if a < b:
+            out.append((a, b))
+    return out
 
 
 def check_warnings(checks: Mapping[str, Any] | None) -> list[str]:
@@ -108,6 +133,9 @@ def check_warnings(checks: Mapping[str, Any] | None) -> list[str]:
         lines.append("以下数字在所引段落中找不到，请核对：" + "、".join(map(str, ch["ungrounded_numbers"])))
     if ch.get("unsupported_sentences"):
         lines.append(f"有 {len(ch['unsupported_sentences'])} 句内容未能在段落中核实。")
+    withheld = ch.get("injection_withheld") or []
+    if withheld:
+        lines.append(withheld_notice([str(w.get("title") or "") for w in withheld]))
     return lines
 
 
@@ -162,11 +190,17 @@ def passages_html(passages: Sequence[Mapping[str, Any]], *, citations: Sequence[
         else:
             spans, cls, badge = p.get("evidence_spans") or [], "shp-evidence", ""
         meta = " · ".join(esc(x) for x in (p.get("source") or "来源不详", p.get("date") or "日期不详", p.get("doc_id")) if x)
+        injected = p.get("injection_spans") or []
+        flagged = ""
+        if injected:
+            badge += '<span class="shp-badge shp-badge-injection">含疑似指令</span>'
+            flagged = f'<div class="shp-injection-note" role="note">{esc(INJECTION_LABEL)}（灰色删除线部分未用作证据）</div>'
         parts.append(
-            f'<article class="shp-card{" shp-cited" if c is not None else ""}" id="{anchor_id(n, panel)}" data-n="{n}">'
+            f'<article class="shp-card{" shp-cited" if c is not None else ""}{" shp-flagged" if injected else ""}" '
+            f'id="{anchor_id(n, panel)}" data-n="{n}" data-flagged="{"true" if injected else "false"}">'
             f'<header><span class="shp-n">[{n}]</span> <span class="shp-title">{esc(p.get("title") or "（无标题）")}</span>{badge}</header>'
-            f'<div class="shp-meta">{meta}</div>'
-            f'<div class="shp-text">{mark_spans_html(body, spans, cls=cls)}</div></article>')
+            f'<div class="shp-meta">{meta}</div>{flagged}'
+            f'<div class="shp-text">{mark_spans_html(body, spans, cls=cls, injected=injected)}</div></article>')
     return f'<div class="shp-passages" data-script="{esc(script)}">{"".join(parts)}</div>'
 
 
@@ -208,6 +242,9 @@ mark.shp-evidence { background: #eef3e2; padding: 0 1px; }
 .shp-info { background: #f3f3f3; border: 1px solid #ddd; }
 .shp-subhead { font-size: 13px; color: var(--body-text-color-subdued); margin-top: 6px; }
 .shp-empty { color: var(--body-text-color-subdued); font-size: 14px; }
+.shp-badge-injection { background: #fdecec; color: #7a1f1f; }
+.shp-injection-note { font-size: 12px; color: #7a1f1f; margin: 0 0 4px; }
+.shp-injection { color: #888; text-decoration: line-through; }
 #shanhai-passages { max-height: 72vh; overflow-y: auto !important; }
 """
 

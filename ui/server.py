@@ -57,13 +57,30 @@ def ensure_corpus(pipeline: Pipeline, corpus: Path, *, echo: Callable[[str], Non
 
 
 def warm_up(pipeline: Pipeline, backend: str) -> None:
-    """Load the embedding model, the index and the default LLM in the background (errors are logged)."""
+    """Load the embedding model, the index and the default LLM in the background (errors are logged).
+
+    A local model in a worker process (``llm.llama_cpp.worker: process``) is started here, so the
+    first question does not wait for the model to load; the server never loads it itself.
+    """
+    from rag.llm.worker_backend import ProcessLlamaBackend
+
     try:
         pipeline.index  # noqa: B018 - loads the encoder and opens the index
         if backend != "extractive":
-            pipeline.answerer(backend).llm  # noqa: B018
+            llm = pipeline.answerer(backend).llm
+            if isinstance(llm, ProcessLlamaBackend):
+                llm.load()
+                log.info("local model worker %s ready: %s", llm.pid, llm.runtime_info())
     except Exception as exc:  # shown again, clearly, on the first question
         log.warning("warm-up: %s", exc)
+
+
+def with_model_worker(config: Config) -> Config:
+    """``llm.llama_cpp.worker: auto`` means a worker process in the server (a model crash, hang or
+    OOM then fails one request instead of the whole server)."""
+    if str(config.get("llm.llama_cpp.worker") or "auto").strip().lower() == "auto":
+        return config.with_overrides({"llm.llama_cpp.worker": "process"})
+    return config
 
 
 def start_in_thread(app: Any, host: str, port: int) -> tuple[Any, threading.Thread]:
@@ -104,6 +121,7 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None, c
     port = int(port or config.get("ui.port") or 7860)
     auth = parse_auth(config.get("ui.auth"))
     check_port(host, port)
+    config = with_model_worker(config)
     pipeline = Pipeline(config)
     if corpus:
         ensure_corpus(pipeline, Path(corpus).expanduser(), echo=echo)

@@ -15,6 +15,11 @@ Flow of :meth:`Answerer.stream` (the streaming events are the contract with the 
    whose figures/content do not come from supporting sentences
    (:func:`~rag.answer.postcheck.answer_grounded`), then emit
    ``{"type": "answer", "answer": Answer}`` — its text may differ from the streamed one.
+
+A passage from an article that addresses the model (``Passage.withheld``, detected at ingest
+by :mod:`rag.text.injection`) is data: every step reads ``Passage.usable``, which is blank for
+it, so it is never evidence, never quoted and never grounds a figure. Such hits do not count
+towards ``answer.candidates`` (more are fetched) and are listed in ``checks["injection_withheld"]``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Sequence
 
+from rag.answer.budget import MARGIN, context_window, fit_evidence, prompt_budget, token_counter
 from rag.answer.conflicts import origin, other_source_figures
 from rag.answer.evidence import EvidenceConfig, render_evidence, select_evidence
 from rag.answer.extractive import EXTRACTIVE, extractive_answer
@@ -36,7 +42,9 @@ from rag.answer.support import SupportResult, check_support
 from rag.answer.verify import complete_units, verify_answer
 from rag.eval.metrics_answer import CITATION_MARKERS_RE, is_refusal
 from rag.eval.metrics_citation import parse_markers
+from rag.text.injection import INJECTION_FLAG
 from rag.types import Answer, Citation, Hit
+from rag.validate import check_question, max_question_chars
 
 __all__ = ["Answerer", "SearchFn"]
 
@@ -57,6 +65,8 @@ class _Part:
     checks: dict = field(default_factory=dict)
     support_spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     best_dense: float | None = None
+    max_tokens: int = 0
+    prompt_fit: dict | None = None
 
 
 class Answerer:
@@ -84,6 +94,7 @@ class Answerer:
         self.max_tokens = int(a.get("max_tokens", 200))
         self.temperature = float(a.get("temperature", 0.0))
         self.split_parts = bool(a.get("split_questions", True))
+        self.max_question_chars = max_question_chars(config)
         self.evidence = EvidenceConfig(
             per_passage_chars=int(a.get("evidence_chars", 220)),
             total_chars=int(a.get("evidence_total_chars", 520)),
@@ -104,17 +115,20 @@ class Answerer:
 
     # -- public API ----------------------------------------------------------------------------
     def answer(self, question: str, *, k: int | None = None, filters: Any = None,
-               passages: Sequence[str | Hit] | None = None) -> Answer:
+               passages: Sequence[str | Hit] | None = None, max_tokens: int | None = None,
+               temperature: float | None = None) -> Answer:
         """Answer ``question`` (see :meth:`stream`) and return only the final :class:`Answer`."""
         final = None
-        for event in self.stream(question, k=k, filters=filters, passages=passages):
+        for event in self.stream(question, k=k, filters=filters, passages=passages, max_tokens=max_tokens,
+                                 temperature=temperature):
             if event["type"] == "answer":
                 final = event["answer"]
         assert final is not None
         return final
 
     def stream(self, question: str, *, k: int | None = None, filters: Any = None,
-               passages: Sequence[str | Hit] | None = None) -> Iterator[dict]:
+               passages: Sequence[str | Hit] | None = None, max_tokens: int | None = None,
+               temperature: float | None = None) -> Iterator[dict]:
         """Answer ``question``, yielding events as they happen.
 
         Args:
@@ -122,25 +136,28 @@ class Answerer:
             k: passages shown to the model at most (default ``retrieval.top_k``).
             filters: retrieval filters (``rag.retrieve.Filters``), passed to ``search``.
             passages: answer from these passages (strings or hits) instead of retrieving.
+            max_tokens: tokens generated per (sub-)question (default ``answer.max_tokens``); the
+                evidence is trimmed so that prompt + answer fit the model's context window.
+            temperature: sampling temperature (default ``answer.temperature``).
 
         Yields:
             ``{"type": "passages", "passages": [...]}`` once, ``{"type": "token", "text": str}``
             while generating, and finally ``{"type": "answer", "answer": Answer}``.
 
         Raises:
-            rag.pipeline.QuestionError: empty question.
+            rag.validate.QuestionError: empty or too long question.
             rag.llm.LLMError: the backend failed (model missing, endpoint down, timeout).
         """
-        from rag.pipeline import check_question
-
         started = time.perf_counter()
-        q = check_question(question)
+        q = check_question(question, self.max_question_chars)
+        gen = {"max_tokens": int(max_tokens or self.max_tokens),
+               "temperature": self.temperature if temperature is None else float(temperature)}
         k = int(k or self.evidence.max_passages)
         parts_q = split_question(q) if self.split_parts else [q]
         parts = self._retrieve(parts_q, k, filters, passages)
         t_retrieve = time.perf_counter() - started
         for part in parts:
-            self._prepare(part, k, given=passages is not None)
+            self._prepare(part, k, given=passages is not None, max_tokens=gen["max_tokens"])
         shown = self._number(parts)
         yield {"type": "passages", "passages": [p.to_json() for p in shown]}
         timing: dict[str, float] = {"retrieve": round(t_retrieve, 4)}
@@ -148,7 +165,7 @@ class Answerer:
         for i, part in enumerate(parts):
             if i:
                 yield {"type": "token", "text": "\n"}
-            for delta in self._generate(part, stats, multi=len(parts) > 1):
+            for delta in self._generate(part, stats, multi=len(parts) > 1, temperature=gen["temperature"]):
                 if "first_token" not in timing:
                     timing["first_token"] = round(time.perf_counter() - started, 4)
                 yield {"type": "token", "text": delta}
@@ -167,17 +184,36 @@ class Answerer:
             else:
                 if self.search is None:
                     raise ValueError("Answerer 需要检索函数（search）或直接给出段落（passages）")
-                hits = self.search(pq, max(k, self.candidates)) if filters is None else \
-                    self.search(pq, max(k, self.candidates), filters=filters)  # type: ignore[call-arg]
-                cands = passages_from_hits(hits)
+                cands = passages_from_hits(self._search(pq, max(k, self.candidates), filters))
             parts.append(_Part(pq, analyze_question(pq), cands))
         return parts
 
-    def _prepare(self, part: _Part, k: int, *, given: bool) -> None:
+    def _search(self, question: str, n: int, filters: Any) -> Sequence[Hit]:
+        """``n`` hits plus one more for each hit holding suspected instructions (those are
+        shown as data but give no evidence, so they must not crowd out real passages)."""
+        def run(m: int) -> Sequence[Hit]:
+            if filters is None:
+                return self.search(question, m)  # type: ignore[misc]
+            return self.search(question, m, filters=filters)  # type: ignore[misc,call-arg]
+
+        hits = run(n)
+        flagged = sum(map(_withheld_hit, hits))
+        if flagged and len(hits) >= n:
+            hits = run(n + flagged)
+            more = sum(map(_withheld_hit, hits))
+            if more > flagged and len(hits) >= n + flagged:  # once more, bounded
+                hits = run(n + 2 * more)
+        return hits
+
+    def _prepare(self, part: _Part, k: int, *, given: bool, max_tokens: int) -> None:
         if not part.candidates:
             part.refused_reason = "索引中没有检索到任何段落"
             return
-        best = max((p.dense_score for p in part.candidates if p.dense_score is not None), default=None)
+        if all(p.withheld for p in part.candidates):
+            part.refused_reason = "检索到的段落都含有写给 AI 的疑似指令，已按数据处理，没有可作依据的内容"
+            return
+        best = max((p.dense_score for p in part.candidates if p.dense_score is not None and not p.withheld),
+                   default=None)
         part.best_dense = best
         if not given and best is not None and best < self.min_relevance:
             part.refused_reason = "没有检索到与问题相关的内容"
@@ -189,6 +225,28 @@ class Answerer:
         cfg = EvidenceConfig(self.evidence.per_passage_chars, self.evidence.total_chars,
                              self.evidence.neighbours, k)
         part.shown = select_evidence(part.info, part.candidates, part.support.scores, cfg)
+        part.max_tokens = max_tokens
+        if self.backend_name != EXTRACTIVE and part.shown:
+            self._fit_prompt(part)
+
+    def _fit_prompt(self, part: _Part) -> None:
+        """Trim the evidence so that prompt + ``max_tokens`` fit the model's context window."""
+        llm = self.llm
+        n_ctx = context_window(llm)
+        if n_ctx is None:  # e.g. a remote endpoint: its server enforces its own limit
+            return
+        fit = fit_evidence(part.info.norm, part.shown, token_counter(llm), prompt_budget(n_ctx, part.max_tokens))
+        part.shown = fit.passages
+        if fit.trimmed:
+            part.prompt_fit = {"question": part.question, **fit.to_json()}
+        room = n_ctx - fit.tokens - MARGIN
+        if room < part.max_tokens:  # even one short passage does not fit: shorten the answer instead
+            from rag.llm import LLMError
+
+            if room < 16:
+                raise LLMError(f"上下文窗口太小：问题和说明已占 {fit.tokens} 个 token，n_ctx={n_ctx} 放不下回答。"
+                               "请调大 llm.llama_cpp.n_ctx。")
+            part.max_tokens = room
 
     @staticmethod
     def _number(parts: list[_Part]) -> list[Passage]:
@@ -206,7 +264,7 @@ class Answerer:
                 part.local_to_global[local] = index[p.key]
         return shown
 
-    def _generate(self, part: _Part, stats: dict, *, multi: bool) -> Iterator[str]:
+    def _generate(self, part: _Part, stats: dict, *, multi: bool, temperature: float) -> Iterator[str]:
         if part.refused_reason:
             part.refused = True
             part.text = refusal_text(part.refused_reason, part.question if multi else "")
@@ -226,7 +284,7 @@ class Answerer:
             llm = self.llm
             pieces: list[str] = []
             messages = build_messages(part.info.norm, local)
-            for delta in llm.stream(messages, max_tokens=self.max_tokens, temperature=self.temperature):
+            for delta in llm.stream(messages, max_tokens=part.max_tokens or self.max_tokens, temperature=temperature):
                 pieces.append(delta)
                 out = remap.feed(delta)
                 if out:
@@ -246,8 +304,8 @@ class Answerer:
     def _finish(self, part: _Part, raw: str) -> None:
         local = part.shown
         meta = [" ".join(x for x in (p.source, p.date or "") if x) for p in local]
-        raw = complete_units(raw, [p.text for p in local])
-        v = verify_answer(raw, [p.text for p in local], question=part.info.norm, meta=meta)
+        raw = complete_units(raw, [p.usable for p in local])
+        v = verify_answer(raw, [p.usable for p in local], question=part.info.norm, meta=meta)
         part.checks = v.checks
         if is_refusal(raw) or not raw.strip():
             part.refused, part.refused_reason = True, "模型判断所给段落中没有答案"
@@ -315,7 +373,8 @@ class Answerer:
                 p = shown[n - 1]
                 citations.append(Citation(n=n, doc_id=p.doc_id, chunk_id=p.chunk_id, text=p.text,
                                           original=p.original, start=p.start, end=p.end, title=p.title,
-                                          source=p.source, date=p.date, support=_merge(spans.get(n, []))))
+                                          source=p.source, date=p.date, support=_merge(spans.get(n, [])),
+                                          injection_spans=list(p.flagged) if p.withheld else []))
         checks = _merge_checks(parts)
         timing = {**timing, "prompt_tokens": stats["prompt_tokens"],
                   "cached_prompt_tokens": stats["cached_prompt_tokens"], "llm_calls": stats["llm_calls"]}
@@ -349,8 +408,25 @@ def _merge_checks(parts: list[_Part]) -> dict:
         "no_citation": any(p.checks.get("no_citation", False) for p in answered),
         "discarded_answers": [{"question": p.question, **p.checks["discarded_answer"]}
                               for p in parts if "discarded_answer" in p.checks],
+        "prompt_trimmed": [p.prompt_fit for p in parts if p.prompt_fit],
+        "injection_withheld": _withheld(parts),
         "support": [{"question": p.question, "supported": bool(p.support and p.support.supported),
                      "refused": p.refused, "reason": p.refused_reason,
                      "best_dense": None if p.best_dense is None else round(p.best_dense, 4)} for p in parts],
     }
     return checks
+
+
+def _withheld_hit(h: Hit) -> bool:
+    return bool(getattr(h.chunk, "flagged", None)) or INJECTION_FLAG in (h.doc.flags or [])
+
+
+def _withheld(parts: list[_Part]) -> list[dict]:
+    """Retrieved passages holding suspected instructions to the model (used as data only)."""
+    out: dict[str, dict] = {}
+    for part in parts:
+        for p in part.candidates:
+            if p.withheld and p.key not in out:
+                out[p.key] = {"doc_id": p.doc_id, "chunk_id": p.chunk_id, "title": p.title,
+                              "injection_spans": [list(s) for s in p.flagged]}
+    return list(out.values())

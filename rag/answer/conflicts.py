@@ -3,7 +3,8 @@ sentence of *another document* gives a different figure for the same thing — t
 the figure (same clause) say nearly the same as around the answer's figure (two outlets
 reporting different totals) — the answer is completed with that figure, its outlet and date.
 
-Pure function over the support scores; the LLM's text itself is never rewritten.
+Pure function over the support scores; the LLM's text itself is never rewritten. Passages are
+read through ``Passage.usable`` (text addressing the model is blank there).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _answer_clauses(said, passages: Sequence[Passage], cited: Sequence[int]) -> 
     out = []
     for n in dict.fromkeys(cited):
         if 1 <= n <= len(passages):
-            text = passages[n - 1].text
+            text = passages[n - 1].usable
             for q in said:
                 out += [_context(text, a, b) for a, b in figure_spans(q.surface, text)]
     return out
@@ -106,11 +107,11 @@ def other_source_figures(answer: str, info: QuestionInfo, passages: Sequence[Pas
             continue
         if any(same_quantity(q, x) for q in s.typed for x in said):
             continue  # the answer already gives this figure
-        if not any(same_statement(_context(p.text, *_span_of(q, p.text, s)), c)
+        if not any(same_statement(_context(p.usable, *_span_of(q, p.usable, s)), c)
                    for q in s.typed for c in clauses):
             continue  # a figure about something else
-        spans = trim_sentence(p.text, s.start, s.end, info, max_chars)
-        text = "…".join(p.text[a:b].strip() for a, b in spans).rstrip("。！？；;!?，, ")
+        spans = trim_sentence(p.usable, s.start, s.end, info, max_chars)
+        text = "…".join(p.usable[a:b].strip() for a, b in spans).rstrip("。！？；;!?，, ")
         out.append((s.passage + 1, text, s))
         taken_docs.add(doc)
     return out

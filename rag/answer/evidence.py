@@ -10,6 +10,8 @@ the caps allow. A sentence scoring below
 ``relative_min`` × the best score is left out unless it supports the question, and passages
 that contribute no sentence are not shown to the model. Passages are ordered by their best
 sentence; within a passage, sentences keep document order and gaps are marked with ``…``.
+Passages from articles that address the model (``Passage.withheld``) give nothing: sentences
+come from ``Passage.usable``, blank for them.
 """
 
 from __future__ import annotations
@@ -93,11 +95,11 @@ def trim_sentence(text: str, start: int, end: int, info: QuestionInfo, limit: in
 
 
 def render_evidence(p: Passage, spans: list[tuple[int, int]]) -> str:
-    """The evidence text for ``spans`` of ``p.text`` (gaps marked with …, whitespace folded)."""
+    """The evidence text for ``spans`` of ``p.usable`` (gaps marked with …, whitespace folded)."""
     parts: list[str] = []
     last_end = None
     for a, b in spans:
-        piece = p.text[a:b].strip()
+        piece = p.usable[a:b].strip()
         if last_end is not None and p.text[last_end:a].strip() and not (parts and parts[-1].endswith("…")):
             parts.append("…")
         parts.append(piece)
@@ -107,7 +109,9 @@ def render_evidence(p: Passage, spans: list[tuple[int, int]]) -> str:
 
 
 def _whole(p: Passage) -> tuple[int, int] | None:
-    """The span of the passage's whole text (whitespace trimmed), None when empty."""
+    """The span of the passage's whole text (whitespace trimmed), None when empty or withheld."""
+    if p.withheld:
+        return None
     sents = sentences_of(p)
     return (sents[0][0], sents[-1][1]) if sents else None
 
@@ -157,7 +161,7 @@ def select_evidence(info: QuestionInfo, passages: Sequence[Passage], scores: Seq
         if s.passage not in chosen and whole and whole[1] - whole[0] <= room:
             spans = [whole]  # a short passage is its own best evidence
         else:
-            spans = trim_sentence(p.text, s.start, s.end, info, room)
+            spans = trim_sentence(p.usable, s.start, s.end, info, room)
         size = sum(b - a for a, b in spans)
         if size > room:
             continue
@@ -170,6 +174,8 @@ def select_evidence(info: QuestionInfo, passages: Sequence[Passage], scores: Seq
         if total >= cfg.total_chars - 24:
             break
     if cfg.neighbours > 0:
+        # a neighbour that gives to another recipient (support.target_ok) would distract, not inform
+        off = {(s.passage, s.start) for s in scores if not s.target_ok}
         for s in primary:
             p = passages[s.passage]
             sents = sentences_of(p)
@@ -180,7 +186,7 @@ def select_evidence(info: QuestionInfo, passages: Sequence[Passage], scores: Seq
                 if not 0 <= j < len(sents):
                     continue
                 a, b = sents[j]
-                if any(x <= a < y for x, y in chosen[s.passage]):
+                if any(x <= a < y for x, y in chosen[s.passage]) or (s.passage, a) in off:
                     continue
                 size = b - a
                 if used[s.passage] + size > cfg.per_passage_chars or total + size > cfg.total_chars:

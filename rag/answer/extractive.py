@@ -4,7 +4,7 @@ Deterministic and fast (milliseconds), for tests, load benchmarks and machines w
 model. It answers with the highest-scoring supporting sentence (trimmed to its relevant
 clauses) and adds further supporting sentences that state *different* typed evidence
 (another figure or date), so two sources that disagree are both shown, each with its
-outlet and date.
+outlet and date. It quotes only ``Passage.usable`` text: never a sentence addressing the model.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _render(p: Passage, spans: list[tuple[int, int]]) -> str:
     for a, b in spans:
         if last is not None and p.text[last:a].strip():
             out.append("…")
-        out.append(p.text[a:b].strip())
+        out.append(p.usable[a:b].strip())
         last = b
     return "".join(out).rstrip("。！？；;!?，, ")
 
@@ -85,7 +85,7 @@ def extractive_answer(info: QuestionInfo, passages: Sequence[Passage], supported
     lines = []
     for s in taken:
         p = passages[s.passage]
-        text = _render(p, trim_sentence(p.text, s.start, s.end, info, max_chars))
+        text = _render(p, trim_sentence(p.usable, s.start, s.end, info, max_chars))
         origin = ""
         if len(docs) > 1 and (p.source or p.date):
             origin = "（" + "，".join(x for x in (p.source, p.date) if x) + "）"

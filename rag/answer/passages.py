@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from rag.text.injection import INJECTION_FLAG, injected_spans
 from rag.text.normalize import normalize
 from rag.types import Hit
 
@@ -36,6 +37,12 @@ class Passage:
         dense_score: cosine of the dense retriever, None when unknown.
         evidence: the compact evidence shown to the model ("" = not selected).
         evidence_spans: spans of ``text`` that make up ``evidence``.
+        flagged: spans of ``text`` of sentences that address the answering model
+            (``rag.text.injection``).
+        withheld: the passage is data only (it, or its document, addresses the model): set
+            whenever ``flagged`` is non-empty.
+        usable: what the support check, evidence selection and verification read: ``text``,
+            or blanks of the same length when ``withheld``.
     """
 
     n: int
@@ -52,6 +59,13 @@ class Passage:
     dense_score: float | None = None
     evidence: str = ""
     evidence_spans: list[tuple[int, int]] = field(default_factory=list)
+    flagged: list[tuple[int, int]] = field(default_factory=list)
+    withheld: bool = False
+    usable: str = field(init=False, repr=False, compare=False, default="")
+
+    def __post_init__(self) -> None:
+        self.withheld = self.withheld or bool(self.flagged)
+        self.usable = "".join(c if c == "\n" else " " for c in self.text) if self.withheld else self.text
 
     @property
     def key(self) -> str:
@@ -66,6 +80,7 @@ class Passage:
             "start": self.start, "end": self.end, "score": round(self.score, 6),
             "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
             "evidence": self.evidence, "evidence_spans": [list(s) for s in self.evidence_spans],
+            "flagged": self.withheld, "injection_spans": [list(s) for s in self.flagged],
         }
 
 
@@ -84,7 +99,9 @@ def passages_from_hits(hits: Sequence[Hit]) -> list[Passage]:
             n=i, text=h.chunk.text, original=h.chunk.original, doc_id=h.chunk.doc_id,
             chunk_id=h.chunk.chunk_id, title=h.doc.title or "", source=h.doc.source or "",
             date=h.doc.date, start=h.chunk.start, end=h.chunk.end, score=float(h.score),
-            dense_score=None if h.dense_score is None else float(h.dense_score)))
+            dense_score=None if h.dense_score is None else float(h.dense_score),
+            flagged=list(getattr(h.chunk, "flagged", None) or []),
+            withheld=INJECTION_FLAG in (h.doc.flags or [])))
     return out
 
 
@@ -95,7 +112,8 @@ def passages_from_texts(texts: Sequence[str | Hit]) -> list[Passage]:
         texts: passage strings (any script) or :class:`~rag.types.Hit` objects.
 
     Returns:
-        The passages; strings get ``original`` = the string and ``text`` = its normalised form.
+        The passages; strings get ``original`` = the string and ``text`` = its normalised form
+        (checked for text addressing the model like ingested articles).
     """
     out: list[Passage] = []
     for item in texts:
@@ -103,7 +121,8 @@ def passages_from_texts(texts: Sequence[str | Hit]) -> list[Passage]:
             p = passages_from_hits([item])[0]
         else:
             raw = str(item or "")
-            p = Passage(n=0, text=normalize(raw), original=raw)
+            text = normalize(raw)
+            p = Passage(n=0, text=text, original=raw, flagged=injected_spans(text))
         p.n = len(out) + 1
         out.append(p)
     return out

@@ -16,6 +16,8 @@ such answers (the answerer then refuses):
   holds a supporting sentence (the name answering 谁/哪个 is often in a sentence that repeats
   few question words), or around a consistent sentence. An entity answer that adds only
   dates and figures (谁… → ``2004年``) names nothing and is rejected.
+
+Passages are read through ``Passage.usable``: text addressing the model never grounds anything.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ def _window(p: Passage, s: SentenceScore) -> str:
     spans = sentences_of(p)
     idx = next((i for i, (a, _b) in enumerate(spans) if a == s.start), None)
     if idx is None:
-        return p.text[s.start:s.end]
-    return p.text[spans[max(0, idx - 1)][0]:spans[min(len(spans) - 1, idx + 1)][1]]
+        return p.usable[s.start:s.end]
+    return p.usable[spans[max(0, idx - 1)][0]:spans[min(len(spans) - 1, idx + 1)][1]]
 
 
 def answer_grounded(answer: str, info: QuestionInfo, passages: Sequence[Passage],
@@ -76,7 +78,7 @@ def answer_grounded(answer: str, info: QuestionInfo, passages: Sequence[Passage]
         pool = list(supported) + [s for s in scores if not s.supported and s.consistent
                                   and s.coverage >= MIN_CONSISTENT_COVERAGE]
         for s in pool:
-            sentence = passages[s.passage].text[s.start:s.end]
+            sentence = passages[s.passage].usable[s.start:s.end]
             if any(figure_spans(q.surface, sentence) for q in wanted):
                 return True, ""
         return False, "回答中的" + ("数字" if info.answer_type == "number" else "时间") + "不是出自符合问题条件的句子"
@@ -90,7 +92,7 @@ def answer_grounded(answer: str, info: QuestionInfo, passages: Sequence[Passage]
     holders = {s.passage for s in supported}
     around = [_window(passages[s.passage], s) for s in scores
               if s.passage not in holders and s.consistent and s.coverage >= MIN_CONSISTENT_COVERAGE]
-    hay = normalize_answer(" ".join([passages[i].text for i in sorted(holders)] + around))
+    hay = normalize_answer(" ".join([passages[i].usable for i in sorted(holders)] + around))
     total = sum(len(x) for x in segments)
     share = sum(len(x) for x in segments if _grounded(x, hay)) / total
     if share >= MIN_NOVEL_SHARE:

@@ -54,7 +54,7 @@ def format_passage(p: Passage, n: int) -> str:
     if p.date:
         meta.append(f"日期：{p.date}")
     head = f"[{n}]" + (" " + "；".join(meta) if meta else "")
-    body = _sanitize(p.evidence or p.text)
+    body = _sanitize(p.evidence or p.usable)
     return f"{head}\n{body}"
 
 

@@ -12,7 +12,8 @@ evidence selection (:mod:`rag.answer.evidence`), the support check
 * ``years``: years the answer must be about (``2021年``, ``2021赛季``, ``2020-2021``).
 * ``terms``: content words of the question (jieba, question words and fillers removed);
   ``names`` is the subset that looks like a name (place/person/organisation tags, quoted
-  or bracketed titles, Latin/digit tokens), which must be found near the evidence.
+  or bracketed titles, Latin/digit tokens), which must be found near the evidence;
+  ``targets`` the names written right after 向/对/给/为 (the receiving side: 向沿河投入).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from rag.regions.lexicon import LEVEL_RANK, PROVINCES, SUFFIX_LEVEL
 from rag.text.normalize import normalize
 from rag.text.numbers import Quantity, extract_quantities
 
@@ -93,6 +95,7 @@ class QuestionInfo:
     relative: list[str] = field(default_factory=list)
     focus: list[str] = field(default_factory=list)
     periods: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
 
     def term_weight(self, term: str) -> float:
         """Weight of a term in coverage scores: names count double, longer terms more."""
@@ -231,6 +234,32 @@ def _focus(q: str, terms: list[str], names: list[str], verbs: set[str]) -> list[
     return list(dict.fromkeys(out))
 
 
+def _admin_rank(word: str, flag: str) -> int | None:
+    """Rank of a place word's level (province 0 … village 4), None when it is not one."""
+    if word in PROVINCES or (word[:-1] in PROVINCES and word[-1] in "省市"):
+        return 0
+    if len(word) >= 3 and word[-1] in SUFFIX_LEVEL and flag in ("ns", "n", "nr", "nt", "nz"):
+        return LEVEL_RANK[SUFFIX_LEVEL[word[-1]]]
+    return None
+
+
+def _qualifiers(tokens: list[tuple[str, str]]) -> set[str]:
+    """Place words that only qualify the next one (天津市 in 天津市和平区, 甘肃省 in 甘肃省定西市):
+    a higher administrative level written right before a lower one. They locate the name rather
+    than constrain the answer, so a passage about 和平区 need not repeat 天津市. A word also
+    written on its own elsewhere in the question stays a term."""
+    out: set[str] = set()
+    alone: set[str] = set()
+    for i, (word, flag) in enumerate(tokens):
+        rank = _admin_rank(word, flag)
+        nxt = _admin_rank(*tokens[i + 1]) if i + 1 < len(tokens) else None
+        if rank is not None and nxt is not None and rank < nxt:
+            out.add(word.lower())
+        elif rank is not None:
+            alone.add(word.lower())
+    return out - alone
+
+
 def _terms(q: str) -> tuple[list[str], list[str], set[str]]:
     """Content terms, the name-like subset and the verbs, in question order, lower-cased."""
     verbs: set[str] = set()
@@ -245,8 +274,12 @@ def _terms(q: str) -> tuple[list[str], list[str], set[str]]:
             names.append(token)
     masked = _LATIN_RE.sub(lambda m: " " * len(m.group(0)), masked)
     run = ""  # consecutive single CJK characters jieba left unjoined (营/收 → 营收)
-    for word, flag in [*_posseg().cut(masked), (" ", "x")]:
+    tokens = list(_posseg().cut(masked))
+    qualifiers = _qualifiers([(t.word, t.flag) for t in tokens])
+    for word, flag in [*((t.word, t.flag) for t in tokens), (" ", "x")]:
         w = word.strip().lower()
+        if w in qualifiers:
+            continue
         single = len(w) == 1 and "\u4e00" <= w <= "\u9fff" and w not in _STOP
         if single:
             run += w
@@ -286,6 +319,9 @@ def analyze_question(question: str) -> QuestionInfo:
     relative = [w for w in ("今年", "去年", "明年", "本年") if w in norm]
     quantities = [q for q in extract_quantities(norm) if q.kind not in ("year",)]
     periods = [m.group(0) for m in _PERIOD_RE.finditer(norm)]
+    low = norm.lower()
+    targets = [n for n in names if re.search(r"[向对给为](?:[\u4e00-\u9fff]{1,4}[省市])?" + re.escape(n), low)]
     return QuestionInfo(question=question, norm=norm, answer_type=atype, kind=kind, unit=unit,
                         years=_years(norm), terms=terms, names=names, quantities=quantities,
-                        relative=relative, focus=_focus(norm, terms, names, verbs), periods=periods)
+                        relative=relative, focus=_focus(norm, terms, names, verbs), periods=periods,
+                        targets=targets)

@@ -14,6 +14,9 @@ Each sentence of each passage is scored against the :class:`~rag.answer.question
   written in the sentence, else the nearest earlier sentence of the passage that mentions
   one, with 今年/去年 resolved from the document date. Unknown context (no year anywhere)
   passes but is marked ``year_unknown``;
+* ``target_ok`` — when the question names a receiving side (``向靖远县投入``), the sentence does
+  not give to another named place instead (``共向富坪村落实…资金``) unless it also names the
+  question's;
 * ``typed`` — answer-type evidence *in the sentence itself*: for a number question a
   quantity of the expected kind/unit that is not one of the question's own numbers
   (years and calendar dates never count); for a date question a year or date other
@@ -22,7 +25,9 @@ Each sentence of each passage is scored against the :class:`~rag.answer.question
   its neighbours; list/text questions need no typed evidence.
 
 A sentence **supports** the question when all of these hold and ``coverage`` reaches the
-threshold; a sentence that is itself a question (ends in ？) never does. No supporting sentence → the answerer refuses without calling the LLM. The same
+threshold; a sentence that is itself a question (ends in ？) never does. Everything here reads
+``Passage.usable``: blank for a passage from an article that addresses the model
+(``Passage.withheld``), so such text is never scored and never supplies a name, a year or a figure. No supporting sentence → the answerer refuses without calling the LLM. The same
 scores pick the evidence sentences and the extractive answer, and
 :func:`rag.answer.postcheck.answer_grounded` checks after generation that the answer's
 figures/content come from supporting (or at least consistent) sentences.
@@ -38,6 +43,7 @@ from typing import Sequence
 from rag.answer.passages import Passage, passage_year
 from rag.answer.question import QuestionInfo, is_generic_place, name_spans, term_in, year_parts
 from rag.chunk import split_sentences
+from rag.regions.lexicon import REF_RE, SUFFIX_LEVEL
 from rag.text.numbers import Quantity, extract_quantities, same_quantity
 
 __all__ = ["SentenceScore", "SupportResult", "score_sentences", "check_support", "sentences_of", "unit_matches",
@@ -49,6 +55,7 @@ _CLASSIFIERS = set("个家所座间项处只条件台套支部组")
 _PEOPLE = {"人", "名", "位", "人次"}
 _TIME_WORDS = re.compile(r"今年|本年|去年|上年|明年")
 _QUESTION_END = re.compile(r"[？?]\s*$")
+_GIVE_RE = re.compile(r"[向给]")
 
 
 @dataclass
@@ -73,6 +80,7 @@ class SentenceScore:
     supported: bool = False
     names_in_passage: bool = True
     partial_period: bool = False
+    target_ok: bool = True
 
     @property
     def consistent(self) -> bool:
@@ -83,8 +91,9 @@ class SentenceScore:
 
     @property
     def gates_ok(self) -> bool:
-        """All hard conditions (names, years, periods, focus, answer type) hold."""
-        return self.names_ok and self.years_ok and self.periods_ok and self.focus_ok and self.type_ok
+        """All hard conditions (names, years, periods, focus, target, answer type) hold."""
+        return (self.names_ok and self.years_ok and self.periods_ok and self.focus_ok and self.type_ok
+                and self.target_ok)
 
     @property
     def score(self) -> float:
@@ -115,8 +124,8 @@ def _sentences(text: str) -> tuple[tuple[int, int], ...]:
 
 
 def sentences_of(p: Passage) -> list[tuple[int, int]]:
-    """Sentence spans of a passage's normalised text."""
-    return list(_sentences(p.text))
+    """Sentence spans of a passage's normalised text, suspected instructions to the model left out."""
+    return list(_sentences(p.usable))
 
 
 def _years_in(text: str, doc_year: int | None) -> set[int]:
@@ -149,14 +158,26 @@ def unit_matches(q: Quantity, info: QuestionInfo) -> bool:
     return True
 
 
+def _gives_elsewhere(p: Passage, a: int, b: int, info: QuestionInfo) -> bool:
+    """Whether sentence ``p.text[a:b]`` gives to a named place (向/给 + name) while naming none of
+    the question's receiving side (``info.targets``): its figure is about another recipient."""
+    if not info.targets:
+        return False
+    sent = p.text[a:b].lower()
+    if any(term_in(t, sent) for t in info.targets):
+        return False
+    starts = {x for x, y in name_spans(p.text) if a <= x and y <= b and not is_generic_place(p.text[x:y])}
+    return any(m.end() in starts for m in _GIVE_RE.finditer(p.text, a, b))
+
+
 def _new(word: str, info: QuestionInfo) -> bool:
     w = word.lower()
     return w not in info.norm.lower() and not is_generic_place(w)
 
 
 def _has_new_name(p: Passage, a: int, b: int, info: QuestionInfo) -> bool:
-    """Whether ``p.text[a:b]`` holds a name-like token the question does not already contain."""
-    return any(a <= x and y <= b and _new(p.text[x:y], info) for x, y in name_spans(p.text))
+    """Whether ``p.usable[a:b]`` holds a name-like token the question does not already contain."""
+    return any(a <= x and y <= b and _new(p.usable[x:y], info) for x, y in name_spans(p.usable))
 
 
 def _typed(sentence: str, info: QuestionInfo) -> tuple[list[Quantity], bool]:
@@ -171,15 +192,26 @@ def _typed(sentence: str, info: QuestionInfo) -> tuple[list[Quantity], bool]:
     return [], True
 
 
-def _coverage(info: QuestionInfo, sentence: str, window: str, title: str) -> float:
+def _deictic(term: str, sentence: str, context: str) -> bool:
+    """``全县`` / ``该县`` / ``本县`` in the sentence stands for the county (city, district…) the text
+    is about: a suffixed place name of the question counts as present when the sentence refers to
+    a place of its level that way and the title or the text before the sentence names it."""
+    if len(term) < 3 or term[-1] not in SUFFIX_LEVEL:
+        return False
+    return any(m.group(2) == term[-1] for m in REF_RE.finditer(sentence)) and term_in(term, context)
+
+
+def _coverage(info: QuestionInfo, sentence: str, window: str, title: str, before: str = "") -> float:
     if not info.terms:
         return 1.0
     sent, around = sentence.lower(), (window + " " + title).lower()
+    context = (title + " " + before).lower()
     total = got = 0.0
     for t in info.terms:
         w = info.term_weight(t)
         total += w
-        got += w if term_in(t, sent) else 0.5 * w if term_in(t, around) else 0.0
+        here = term_in(t, sent) or (t in info.names and _deictic(t, sent, context))
+        got += w if here else 0.5 * w if term_in(t, around) else 0.0
     return got / total if total else 1.0
 
 
@@ -214,13 +246,14 @@ def _score_passage(info: QuestionInfo, pi: int, p: Passage, seen: set[tuple[str,
     spans = sentences_of(p)
     title = (p.title or "").lower()
     allowed = 1 if len(info.names) >= 3 else 0  # one name may be missing when there are many
-    in_passage = _names_missing(info.names, p.text.lower(), title) <= allowed
+    text = p.usable
+    in_passage = _names_missing(info.names, text.lower(), title) <= allowed
     doc_year = passage_year(p)
     asked_parts = year_parts(info.norm)
     context: set[int] = set()
     out = []
     for si, (a, b) in enumerate(spans):
-        sent = p.text[a:b]
+        sent = text[a:b]
         own = _years_in(sent, doc_year)
         if own:
             context = own
@@ -229,9 +262,9 @@ def _score_passage(info: QuestionInfo, pi: int, p: Passage, seen: set[tuple[str,
             continue
         seen.add(key)
         wa, wb = spans[max(0, si - 1)][0], spans[min(len(spans) - 1, si + 1)][1]
-        window = p.text[wa:wb]
+        window = text[wa:wb]
         # names are introduced before a sentence (or in the title), not after it
-        names_ok = in_passage and _names_missing(info.names, p.text[wa:b].lower(), title) <= allowed
+        names_ok = in_passage and _names_missing(info.names, text[wa:b].lower(), title) <= allowed
         unknown, years_ok = False, True
         if info.years:
             ctx = context or ({doc_year} if doc_year else set())
@@ -245,9 +278,10 @@ def _score_passage(info: QuestionInfo, pi: int, p: Passage, seen: set[tuple[str,
         typed, type_ok = _typed(sent, info)
         if info.answer_type == "entity":
             type_ok = _has_new_name(p, wa, wb, info)
-        s = SentenceScore(pi, a, b, _coverage(info, sent, window, title), names_ok, years_ok, unknown,
+        s = SentenceScore(pi, a, b, _coverage(info, sent, window, title, p.text[:a]), names_ok, years_ok, unknown,
                           focus_ok, periods_ok, typed, type_ok, names_in_passage=in_passage,
-                          partial_period=bool(own_parts - {"全年"}) and not asked_parts)
+                          partial_period=bool(own_parts - {"全年"}) and not asked_parts,
+                          target_ok=not _gives_elsewhere(p, a, b, info))
         s.supported = s.gates_ok and s.coverage >= min_coverage
         out.append(s)
     return out
@@ -275,7 +309,7 @@ def check_support(info: QuestionInfo, passages: Sequence[Passage], *,
     pool = [s for s in scores if s.names_ok]
     if not pool:
         missing = [n for n in info.names if not any(
-            term_in(n, p.text.lower()) or term_in(n, (p.title or "").lower()) for p in passages)]
+            term_in(n, p.usable.lower()) or term_in(n, (p.title or "").lower()) for p in passages)]
         reason = f"段落中没有提到{'、'.join(missing)}" if missing else \
             f"段落中没有把{'、'.join(info.names)}放在一起说的内容"
     elif info.years and not any(s.years_ok for s in pool if s.type_ok):

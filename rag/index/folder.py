@@ -25,7 +25,8 @@ from rag.index import dense as dense_mod
 from rag.index import npio
 from rag.index.manifest import (
     DENSE, GEN_PREFIX, SCHEMA_VERSION, STORE, VECTORS, IndexCorruptError, IndexDiskFullError, IndexLockedError,
-    IndexMismatchError, IndexNotFoundError, check_compatible, check_files, live_manifest, read_manifest,
+    IndexMismatchError, IndexNotFoundError, backend_mismatch, check_compatible, check_files, live_manifest,
+    read_manifest,
 )
 from rag.index.sparse import SPARSE_DIR, SparseIndex, top_positive
 from rag.index.store import Store
@@ -41,6 +42,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 # Index settings that only affect searching, so a reader may override what the build recorded.
 SEARCH_KEYS = ("ivf_nprobe", "hnsw_ef_search", "search_threads")
+
+
+_WARNED: set[tuple[str, str]] = set()  # (index folder, warning) already logged in this process
+
+
+def _warn_backend(path: Path, manifest: dict[str, Any], embedding: dict[str, Any] | None) -> None:
+    """Log (once per folder and message) when the index was built with another embedding backend."""
+    message = backend_mismatch(manifest, embedding)
+    if message and (str(path), message) not in _WARNED:
+        _WARNED.add((str(path), message))
+        log.warning(message)
 
 
 def _corrupt(path: Path, exc: BaseException | str) -> IndexCorruptError:
@@ -116,7 +128,8 @@ class Index:
             log.warning("索引的分词版本与当前程序不同，关键词检索可能变差；重新运行 `shanhai ingest` 会更新。")
 
     @classmethod
-    def open(cls, path: Path, *, model_name: str, dim: int, search_params: dict[str, Any] | None = None) -> "Index":
+    def open(cls, path: Path, *, model_name: str, dim: int, search_params: dict[str, Any] | None = None,
+             embedding: dict[str, Any] | None = None) -> "Index":
         """Open the live generation of an index folder.
 
         Args:
@@ -125,6 +138,9 @@ class Index:
             dim: its vector dimension.
             search_params: optional search-time overrides (``ivf_nprobe``, ``hnsw_ef_search``,
                 ``search_threads``), e.g. the ``index`` config section; other keys are ignored.
+            embedding: ``{"backend", "quantization"}`` the caller will query with; a different
+                one than the index was built with logs a warning (vectors comparable only
+                within tolerance).
 
         Returns:
             The snapshot.
@@ -139,6 +155,7 @@ class Index:
         for _attempt in range(4):
             manifest = live_manifest(path)
             check_compatible(manifest, path, model_name=model_name, dim=dim)
+            _warn_backend(path, manifest, embedding)
             try:
                 return cls(path, manifest, *_load_generation(path, manifest, int(dim), search_params))
             except IndexCorruptError:

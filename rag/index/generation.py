@@ -15,7 +15,16 @@ from typing import Any, Iterator
 import numpy as np
 
 from rag.index import dense as dense_mod
-from rag.index.manifest import DENSE, SCHEMA_VERSION, VECTORS, IndexCorruptError, check_files, gen_name, now_iso
+from rag.index.manifest import (
+    DENSE,
+    SCHEMA_VERSION,
+    VECTORS,
+    IndexCorruptError,
+    check_files,
+    embedding_record,
+    gen_name,
+    now_iso,
+)
 from rag.index.sparse import SPARSE_DIR, SparseIndex
 from rag.index.store import Store
 from rag.text.tokenize import TOKENIZER_VERSION, bigram_tokens, word_tokens
@@ -26,7 +35,7 @@ class GenerationBuilder:
 
     Expects the writer's attributes: ``path``, ``dim``, ``model_name``, ``_base``,
     ``_base_vecs``, ``_pending``, ``_next_gen``, ``_live_dir``, ``_index_params``,
-    ``_chunk_params``, ``_reuse_derived`` and the method ``_vector_rows``.
+    ``_chunk_params``, ``_embedding_info``, ``_reuse_derived`` and the method ``_vector_rows``.
     """
 
     def _base_dir(self) -> Path:
@@ -90,7 +99,7 @@ class GenerationBuilder:
             "generation": self._next_gen,
             "generation_dir": gen_name(self._next_gen),
             "previous_generation_dir": self._live_dir,
-            "embedding": {"model": self.model_name, "dim": self.dim},
+            "embedding": embedding_record(self.model_name, self.dim, self._embedding_info, self._base),
             "params": chunk_params,
             "index": {"type": kind, "requested": self._index_params.get("type"), "params": self._index_params},
             "sparse": {"tokenizer": TOKENIZER_VERSION, **sparse_params},

@@ -228,6 +228,54 @@ def check_compatible(manifest: dict[str, Any], folder: Path, *, model_name: str,
         )
 
 
+def embedding_record(model_name: str, dim: int, info: dict[str, Any] | None,
+                     base: dict[str, Any] | None) -> dict[str, Any]:
+    """The manifest's ``embedding`` entry: model, dim, and the backend/quantisation that built it.
+
+    Args:
+        model_name: embedding model name.
+        dim: its dimension.
+        info: ``{"backend", "quantization"}`` of the encoder adding vectors now; None (remove,
+            repair) keeps what the base generation recorded.
+        base: the base generation's manifest, or None for a new index.
+
+    Returns:
+        ``{"model", "dim", "backend", "quantization"}`` (backend keys only when known) plus
+        ``mixed_backends`` when vectors from more than one backend are in the index.
+    """
+    record: dict[str, Any] = {"model": model_name, "dim": int(dim)}
+    before = (base or {}).get("embedding") or {}
+    built = {k: before[k] for k in ("backend", "quantization") if before.get(k)}
+    now = {k: info[k] for k in ("backend", "quantization") if info and info.get(k)}
+    record.update(now or built)
+    mixed = set(before.get("mixed_backends") or [])
+    if built and now and built.get("backend") != now.get("backend"):
+        mixed |= {built["backend"], now["backend"]}
+    if mixed:
+        record["mixed_backends"] = sorted(mixed)
+    return record
+
+
+def backend_mismatch(manifest: dict[str, Any], info: dict[str, Any] | None) -> str | None:
+    """A warning when the index's vectors came from another backend than the queries will.
+
+    Vectors of the ONNX fp32/int8 and torch backends agree only within a tolerance (cosine
+    >= 0.99 per text; see docs/benchmarks.md), so rankings can differ slightly.
+
+    Returns:
+        A Chinese sentence, or None when the backends agree (or either is unknown).
+    """
+    emb = manifest.get("embedding") or {}
+    built, used = emb.get("backend"), (info or {}).get("backend")
+    if not built or not used or (built == used and emb.get("quantization") == (info or {}).get("quantization")):
+        return None
+    return (
+        f"索引的向量由后端 {built}（{emb.get('quantization', '?')}）计算，当前查询使用 {used}"
+        f"（{(info or {}).get('quantization', '?')}）：两者的向量只在容差内一致，检索排序可能略有不同。"
+        f"如需完全一致，请设置 models.embedding.backend={built}，或用 `shanhai ingest --rebuild <路径>` 重建索引。"
+    )
+
+
 def check_files(
     manifest: dict[str, Any], gen_dir: Path, *, digests: bool = False, only: tuple[str, ...] | None = None
 ) -> None:
@@ -256,3 +304,15 @@ def check_files(
             raise IndexCorruptError(path, f"文件大小 {size} 字节，应为 {info.get('size')} 字节")
         if digests and file_digest(path) != info.get("sha256"):
             raise IndexCorruptError(path, "校验和不一致")
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of the files under ``path`` (0 when unreadable)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(root, name))
+            except OSError:
+                pass
+    return total

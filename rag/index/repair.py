@@ -12,6 +12,11 @@ What each damaged file means and what repair does:
 * ``store.sqlite`` (articles, chunks, embedding cache): cannot be derived from anything
   else. ``repair --rollback`` makes the previous generation live again (it lacks the last
   commit's changes); otherwise ``shanhai ingest --rebuild <paths>`` rebuilds from the articles.
+
+Leftovers of a killed writer (``tmp-…`` working copies, generations neither live nor previous)
+do not harm the index: ``check`` lists them with their size (unless a writer is running, whose
+working copy they are), the next ingest or ``repair`` removes them. A resume journal
+(``resume-vectors.bin``) is listed too: the interrupted ingest's vectors, used by its re-run.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from rag.index.journal import JOURNAL_FILE
 from rag.index.manifest import (
-    DENSE, GEN_PREFIX, MANIFEST, STORE, VECTORS, IndexCorruptError, IndexLockedError, file_digest, fsync_path,
-    read_generation_copy, read_manifest, write_manifest,
+    DENSE, GEN_PREFIX, MANIFEST, STORE, TMP_PREFIX, VECTORS, IndexCorruptError, IndexLockedError, file_digest,
+    fsync_path, read_generation_copy, read_manifest, tree_size, write_manifest,
 )
 from rag.index.sparse import SPARSE_DIR
 
@@ -55,6 +61,10 @@ class Diagnosis:
     found: bool
     manifest: dict[str, Any] | None
     problems: list[Problem] = field(default_factory=list)
+    # (name, bytes) of crash leftovers; ``writing``: a writer holds the lock (they may be its own)
+    leftovers: list[tuple[str, int]] = field(default_factory=list)
+    writing: bool = False
+    journal_bytes: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -71,6 +81,22 @@ class Diagnosis:
         kind = (m.get("index") or {}).get("type", "?")
         return (f"索引：{self.path}  第 {m.get('generation')} 代  {c.get('docs', '?')} 篇文档 / "
                 f"{c.get('chunks', '?')} 个片段  向量索引 {kind}  模型 {(m.get('embedding') or {}).get('model')}")
+
+    def notes(self) -> list[str]:
+        """Leftovers and the resume journal, one Chinese line each (empty when there are none)."""
+        out = []
+        if self.leftovers:
+            names = "、".join(n for n, _ in self.leftovers[:3]) + ("等" if len(self.leftovers) > 3 else "")
+            mb = sum(b for _, b in self.leftovers) / 1024 / 1024
+            if self.writing:
+                out.append(f"正在导入：临时目录 {len(self.leftovers)} 个（{names}，共 {mb:.1f} MB）属于进行中的写入。")
+            else:
+                out.append(f"发现上次中断留下的临时目录 {len(self.leftovers)} 个（{names}，共 {mb:.1f} MB），不影响索引；"
+                           f"下次导入或运行 `shanhai index repair --index {self.path}` 时会清理。")
+        if self.journal_bytes:
+            out.append(f"断点记录 {JOURNAL_FILE}（{self.journal_bytes / 1024 / 1024:.1f} MB）：上次导入在提交前被中断，"
+                       "重新运行同一 ingest 命令会直接使用其中已算好的向量。")
+        return out
 
 
 @dataclass
@@ -111,11 +137,21 @@ def diagnose(path: Path, *, digests: bool = True) -> Diagnosis:
         digests: compare SHA-256 checksums (slow on large indexes but catches bit flips).
 
     Returns:
-        A :class:`Diagnosis`; ``healthy`` when nothing is wrong.
+        A :class:`Diagnosis`; ``healthy`` when nothing is wrong (leftovers of a killed writer
+        are listed in ``leftovers`` but do not make it unhealthy).
     """
+    path = Path(path)
+    diag = _diagnose(path, digests)
+    if diag.found:
+        diag.leftovers, diag.writing = leftovers(path, diag.manifest)
+        journal = path / JOURNAL_FILE
+        diag.journal_bytes = journal.stat().st_size if journal.is_file() else 0
+    return diag
+
+
+def _diagnose(path: Path, digests: bool) -> Diagnosis:
     from rag.index.folder import _load_generation
 
-    path = Path(path)
     gens = sorted(p for p in path.iterdir() if p.is_dir() and p.name.startswith(GEN_PREFIX)) if path.is_dir() else []
     try:
         manifest = read_manifest(path) if path.is_dir() else None
@@ -138,6 +174,44 @@ def diagnose(path: Path, *, digests: bool = True) -> Diagnosis:
             rel = where.relative_to(gen_dir).as_posix() if where.is_relative_to(gen_dir) else where.name
             problems.append(Problem(f"{gen_dir.name}/{rel}", exc.detail, _is_derived(rel)))
     return Diagnosis(path, True, manifest, problems)
+
+
+def leftovers(path: Path, manifest: dict[str, Any] | None, *, check_lock: bool = True) -> tuple[list[tuple[str, int]], bool]:
+    """(crash leftovers as (name, bytes), whether a writer holds the lock now).
+
+    Leftovers are ``tmp-…`` folders and, when the manifest is readable, generation folders that
+    are neither live nor previous: what the next writer removes.
+    """
+    keep = {manifest.get("generation_dir"), manifest.get("previous_generation_dir")} if manifest else None
+    found = []
+    for p in sorted(path.iterdir()):
+        stale_gen = keep is not None and p.name.startswith(GEN_PREFIX) and p.name not in keep
+        if p.is_dir() and (p.name.startswith(TMP_PREFIX) or stale_gen):
+            found.append((p.name, tree_size(p)))
+    if not check_lock:
+        return found, False
+    try:
+        with _writer_lock(path):
+            writing = False
+    except IndexLockedError:
+        writing = True
+    return found, writing
+
+
+def _remove_leftovers(path: Path, report: "RepairReport") -> None:
+    """Delete crash leftovers (under the writer lock; nothing when a writer is running)."""
+    import shutil
+
+    try:
+        with _writer_lock(path):
+            found, _ = leftovers(path, read_manifest(path), check_lock=False)
+            for name, _size in found:
+                shutil.rmtree(path / name, ignore_errors=True)
+    except (IndexLockedError, IndexCorruptError):
+        return
+    if found:
+        mb = sum(b for _, b in found) / 1024 / 1024
+        report.actions.append(f"已清理上次中断留下的临时目录 {len(found)} 个（共 {mb:.1f} MB）")
 
 
 @contextmanager
@@ -257,6 +331,8 @@ def repair(path: Path, *, rollback: bool = False) -> RepairReport:
     if not diag.found:
         report.remaining.append(diag.describe())
         return report
+    if diag.leftovers and not diag.writing:
+        _remove_leftovers(path, report)
     if diag.healthy:
         report.actions.append("索引完好，无需修复。")
         return report

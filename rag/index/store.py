@@ -5,6 +5,11 @@ raw text and raw offsets), ``chunks`` (spans into the document text, the sha256 
 text for the embedding cache, the vector row, the BM25 tokens), ``near_dups`` (symmetric
 pairs) and ``signatures`` (near-duplicate sketches the ingester keeps between runs).
 Chunk text is never stored twice: it is ``substr`` of the document text.
+
+``chunks.flagged`` holds the chunk's spans of suspected instructions to the model as JSON
+(``""`` = none). Stores written before that column existed (or rows with NULL) are checked
+when read (:func:`rag.text.injection.injected_spans` on the chunk text), so an older index
+is protected too; a writer adds the column to the copy it works on.
 """
 
 from __future__ import annotations
@@ -13,13 +18,17 @@ import hashlib
 import json
 import sqlite3
 import threading
+import logging
 import zlib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from rag.text.injection import injected_spans
 from rag.types import Chunk, DocMeta, Document
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
@@ -29,19 +38,21 @@ CREATE TABLE IF NOT EXISTS docs(
     encoding TEXT, script TEXT, flags TEXT, params_key TEXT);
 CREATE TABLE IF NOT EXISTS chunks(
     chunk_id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, ordinal INTEGER, start INTEGER,
-    "end" INTEGER, text_hash TEXT, row INTEGER, tokens TEXT);
+    "end" INTEGER, text_hash TEXT, row INTEGER, tokens TEXT, flagged TEXT);
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ordinal);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(text_hash);
 CREATE TABLE IF NOT EXISTS near_dups(doc_id TEXT, other TEXT, PRIMARY KEY(doc_id, other));
 CREATE TABLE IF NOT EXISTS signatures(doc_id TEXT PRIMARY KEY, dtype TEXT, data BLOB);
 """
 
-_CHUNK_SQL = (
+_CHUNK_COLUMNS = (
     'SELECT c.chunk_id, c.doc_id, c.ordinal, c.start, c."end", '
     "substr(d.text, c.start + 1, c.\"end\" - c.start), "
-    "substr(coalesce(d.original, d.text), c.start + 1, c.\"end\" - c.start) "
+    "substr(coalesce(d.original, d.text), c.start + 1, c.\"end\" - c.start), {flagged} "
     "FROM chunks c JOIN docs d ON d.doc_id = c.doc_id"
 )
+_CHUNK_SQL = _CHUNK_COLUMNS.format(flagged="c.flagged")
+_CHUNK_SQL_OLD = _CHUNK_COLUMNS.format(flagged="NULL")
 _TOKEN_SEP = " "
 
 
@@ -72,8 +83,24 @@ def decode_offsets(blob: bytes | None) -> list[int]:
     return np.cumsum(deltas, dtype=np.int64).tolist()
 
 
+def encode_flagged(spans: Sequence[Sequence[int]]) -> str:
+    """Chunk-relative spans as stored in ``chunks.flagged`` (``""`` = none)."""
+    return json.dumps([[int(a), int(b)] for a, b in spans]) if spans else ""
+
+
+def decode_flagged(value: str | None, text: str) -> list[tuple[int, int]]:
+    """Inverse of :func:`encode_flagged`; NULL (an older store) is detected from ``text``."""
+    if value is None:
+        return injected_spans(text)
+    return [(int(a), int(b)) for a, b in json.loads(value)] if value else []
+
+
 def _row_to_chunk(row: Sequence[Any]) -> Chunk:
-    return Chunk(row[0], row[1], row[2], row[5], row[6], row[3], row[4])
+    return Chunk(row[0], row[1], row[2], row[5], row[6], row[3], row[4], decode_flagged(row[7], row[5]))
+
+
+def _has_flag_column(conn: sqlite3.Connection) -> bool:
+    return any(r[1] == "flagged" for r in conn.execute("PRAGMA table_info(chunks)"))
 
 
 class Store:
@@ -83,6 +110,9 @@ class Store:
         self.conn = conn
         self.path = path
         self._lock = threading.RLock()
+        #: False for a store written before injection flags were recorded (checked when read)
+        self.records_flags = _has_flag_column(conn)
+        self._chunk_sql = _CHUNK_SQL if self.records_flags else _CHUNK_SQL_OLD
 
     # -- opening -----------------------------------------------------------------------------
     @classmethod
@@ -91,7 +121,10 @@ class Store:
         uri = f"file:{path.as_posix()}?mode=ro&immutable=1"
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
         conn.execute("SELECT count(*) FROM docs").fetchone()  # fail now if not a store
-        return cls(conn, path)
+        store = cls(conn, path)
+        if not store.records_flags:
+            log.info("索引 %s 建于指令文本检测之前：检索时临时检测；重新导入（ingest --rebuild）会把结果存入索引。", path)
+        return store
 
     @classmethod
     def create(cls, path: Path, source: Path | None = None) -> "Store":
@@ -106,6 +139,8 @@ class Store:
         conn.execute("PRAGMA journal_mode=MEMORY")
         conn.execute("PRAGMA synchronous=OFF")
         conn.executescript(_SCHEMA)
+        if not _has_flag_column(conn):  # a copy of an older store: old rows stay NULL (checked when read)
+            conn.execute("ALTER TABLE chunks ADD COLUMN flagged TEXT")
         conn.commit()
         return cls(conn, path)
 
@@ -161,7 +196,7 @@ class Store:
             doc_id=r[0], title=r[1] or "", source=r[2] or "", date=r[3], url=r[4], path=r[5] or "",
             original=r[7] if r[7] is not None else r[6], text=r[6], raw=raw,
             raw_offsets=decode_offsets(r[9]), content_hash=r[10] or "", encoding=r[11] or "utf-8",
-            script=r[12] or "simplified", flags=json.loads(r[13] or "[]"),
+            script=r[12] or "simplified", flags=json.loads(r[13] or "[]"), injected=injected_spans(r[6]),
         )
 
     def doc_hash(self, doc_id: str) -> tuple[str, str] | None:
@@ -170,6 +205,12 @@ class Store:
             r = self.conn.execute("SELECT content_hash, params_key FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
         return None if r is None else (r[0], r[1])
 
+    def doc_versions(self) -> dict[str, tuple[str, str]]:
+        """{doc_id: (content_hash, params_key)} of every document."""
+        with self._lock:
+            rows = self.conn.execute("SELECT doc_id, content_hash, params_key FROM docs").fetchall()
+        return {d: (h or "", k or "") for d, h, k in rows}
+
     def get_chunks(self, chunk_ids: Iterable[str]) -> dict[str, Chunk]:
         """{chunk_id: Chunk} for the ids that exist (batched ``IN`` queries)."""
         ids = list(dict.fromkeys(chunk_ids))
@@ -177,7 +218,7 @@ class Store:
         with self._lock:
             for i in range(0, len(ids), 500):
                 part = ids[i : i + 500]
-                sql = f"{_CHUNK_SQL} WHERE c.chunk_id IN ({','.join('?' * len(part))})"
+                sql = f"{self._chunk_sql} WHERE c.chunk_id IN ({','.join('?' * len(part))})"
                 for row in self.conn.execute(sql, part):
                     out[row[0]] = _row_to_chunk(row)
         return out
@@ -188,7 +229,7 @@ class Store:
         hi = (1 << 62) if hi is None else hi
         with self._lock:
             rows = self.conn.execute(
-                f"{_CHUNK_SQL} WHERE c.doc_id = ? AND c.ordinal BETWEEN ? AND ? ORDER BY c.ordinal",
+                f"{self._chunk_sql} WHERE c.doc_id = ? AND c.ordinal BETWEEN ? AND ? ORDER BY c.ordinal",
                 (doc_id, lo, hi),
             ).fetchall()
         return [_row_to_chunk(r) for r in rows]
@@ -269,9 +310,11 @@ class Store:
                  json.dumps(list(doc.flags), ensure_ascii=False), params),
             )
             self.conn.executemany(
-                'INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?)',
+                'INSERT INTO chunks (chunk_id, doc_id, ordinal, start, "end", text_hash, row, tokens, flagged) '
+                "VALUES (?,?,?,?,?,?,?,?,?)",
                 [
-                    (c.chunk_id, doc.doc_id, c.ordinal, c.start, c.end, text_hash(c.text), row, _TOKEN_SEP.join(tok))
+                    (c.chunk_id, doc.doc_id, c.ordinal, c.start, c.end, text_hash(c.text), row, _TOKEN_SEP.join(tok),
+                     encode_flagged(c.flagged))
                     for c, row, tok in zip(chunks, rows, tokens)
                 ],
             )
@@ -316,7 +359,7 @@ class Store:
     def all_chunk_texts(self) -> list[tuple[str, str]]:
         """[(chunk_id, normalised text)] of every chunk."""
         with self._lock:
-            return [(r[0], r[5]) for r in self.conn.execute(_CHUNK_SQL).fetchall()]
+            return [(r[0], r[5]) for r in self.conn.execute(self._chunk_sql).fetchall()]
 
     def finish(self, meta: dict[str, str]) -> None:
         """Record meta values, drop orphan signatures, commit and close (the writer's last step)."""

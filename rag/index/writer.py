@@ -24,7 +24,7 @@ from rag.index.generation import GenerationBuilder
 from rag.index.manifest import (
     GEN_PREFIX, STORE, TMP_PREFIX, VECTORS, IndexCorruptError, IndexDiskFullError, IndexLockedError,
     IndexNotFoundError, check_compatible, check_files, describe_files, fsync_path, fsync_tree, gen_name,
-    is_disk_full, live_manifest, read_manifest, write_generation_copy, write_manifest,
+    is_disk_full, live_manifest, read_manifest, tree_size, write_generation_copy, write_manifest,
 )
 from rag.index.store import Store, params_key
 from rag.text.tokenize import TOKENIZER_VERSION, word_tokens
@@ -70,6 +70,8 @@ class IndexWriter(GenerationBuilder):
         params: chunking settings plus ``"index"`` (the ``index`` config section), recorded
             in the manifest; None keeps the index's recorded settings.
         rebuild: start from an empty index instead of the live generation.
+        embedding: ``{"backend", "quantization"}`` of the encoder whose vectors are added,
+            recorded in the manifest; None keeps the index's record.
 
     Raises:
         IndexLockedError: another process is writing.
@@ -78,9 +80,11 @@ class IndexWriter(GenerationBuilder):
         IndexDiskFullError: the disk filled up (here or in a later call); nothing was half-written.
     """
 
-    def __init__(self, path: Path, *, model_name: str, dim: int, params: dict | None = None, rebuild: bool = False):
+    def __init__(self, path: Path, *, model_name: str, dim: int, params: dict | None = None, rebuild: bool = False,
+                 embedding: dict | None = None):
         self.path = Path(path)
         self.model_name, self.dim = model_name, int(dim)
+        self._embedding_info = embedding
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock_fd: int | None = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -92,6 +96,7 @@ class IndexWriter(GenerationBuilder):
         self._store: Store | None = None
         self._tmp: Path | None = None
         self._reuse_derived = True
+        self.cleaned: list[tuple[str, int]] = []  # (name, bytes) of crash leftovers removed at start
         try:
             self._base = self._read_base(rebuild)
             self._cleanup_stale()
@@ -133,6 +138,7 @@ class IndexWriter(GenerationBuilder):
             # without a readable manifest nothing is known to be stale: keep every generation
             stale_gen = keep is not None and p.name.startswith(GEN_PREFIX) and p.name not in keep
             if p.is_dir() and (p.name.startswith(TMP_PREFIX) or stale_gen):
+                self.cleaned.append((p.name, tree_size(p)))
                 shutil.rmtree(p, ignore_errors=True)
             elif p.name.startswith(".manifest.json.") and p.name.endswith(".tmp"):
                 p.unlink(missing_ok=True)
@@ -184,16 +190,22 @@ class IndexWriter(GenerationBuilder):
 
     # -- queries used by the ingester -------------------------------------------------------------
     def has_doc(self, doc_id: str, content_hash: str | None) -> bool:
-        """True when ``doc_id`` is stored with this content hash and the current chunk settings.
-
-        ``content_hash=None`` asks only whether any version of the document is stored.
-        """
+        """Whether ``doc_id`` is stored with this content hash and the current chunk settings
+        (``content_hash=None``: whether any version of it is stored)."""
         found = self._session().doc_hash(doc_id)
-        if found is None:
-            return False
-        if content_hash is None:
-            return True
-        return found[0] == content_hash and (self._chunk_key is None or found[1] == self._chunk_key)
+        return found is not None and (content_hash is None or self.is_current(found, content_hash))
+
+    def stored_versions(self) -> dict[str, tuple[str, str]]:
+        """{doc_id: (content_hash, chunking key)}: a snapshot the ingester's reader thread checks."""
+        return self._session().doc_versions()
+
+    def is_current(self, version: tuple[str, str] | None, content_hash: str) -> bool:
+        """Whether a stored ``version`` is this content under the current chunk settings."""
+        return version is not None and version[0] == content_hash and version[1] == (self._chunk_key or version[1])
+
+    def version_for(self, content_hash: str) -> tuple[str, str]:
+        """The version :meth:`stored_versions` lists for a document added now with this content."""
+        return content_hash, self._store_key
 
     def cached_vectors(self, text_hashes: list[str]) -> dict[str, np.ndarray]:
         """Embedding cache: {text_hash: vector} for chunk texts already embedded (sha256 of the text)."""
@@ -347,11 +359,8 @@ class IndexWriter(GenerationBuilder):
         return bool(live) and live.get("generation_dir") == gen_dir.name
 
     def checkpoint(self) -> None:
-        """Make progress so far durable and visible (a full commit when anything changed).
-
-        An interrupted large ingest then resumes from here: documents already committed
-        are skipped by :meth:`has_doc` on the next run.
-        """
+        """Make progress so far durable and visible (a full commit when anything changed): an
+        interrupted ingest resumes from here, committed documents are skipped on the next run."""
         if self._store is not None and self._dirty:
             self.commit()
 

@@ -15,7 +15,9 @@ A non-portable build (one CPU backend linked in, no variant files) is detected a
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import logging
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,3 +155,71 @@ def ensure_cpu_backend(prefer: str = "auto") -> CpuBackend:
             raise CpuBackendError(f"无法加载 llama.cpp CPU 后端 {files[name]}。{REBUILD_HINT}")
         _LOADED = CpuBackend(name, str(files[name]), scores)
         return _LOADED
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """The installed llama.cpp build, described without loading a model.
+
+    Attributes:
+        portable: one library per CPU variant (False: a native build, one CPU backend linked in).
+        scores: each variant's score for this CPU (empty for a native build).
+        prefer: the configured ``llm.llama_cpp.cpu_variant``.
+        chosen: the variant a model process would load (``builtin`` for a native build), None on error.
+        error: why no variant can be chosen (Chinese), or None.
+    """
+
+    portable: bool
+    scores: dict[str, int]
+    prefer: str
+    chosen: str | None
+    error: str | None = None
+
+    @property
+    def runnable(self) -> list[str]:
+        """Variants this CPU can run, best first, without the excluded (AMX) ones."""
+        ok = [(s, n) for n, s in self.scores.items() if s > 0 and n not in EXCLUDED_VARIANTS]
+        return [n for _, n in sorted(ok, reverse=True)]
+
+    def summary(self) -> str:
+        """One Chinese line: build kind, chosen variant, runnable variants."""
+        if not self.portable:
+            return "llama.cpp：本机编译（native，单一 CPU 后端，无运行时变体选择）"
+        head = f"llama.cpp：可移植构建（{len(self.scores)} 个 CPU 变体）"
+        if self.error:
+            return f"{head}，{self.error}"
+        how = "自动选择" if self.prefer in ("", "auto") else f"按配置 cpu_variant={self.prefer}"
+        return (f"{head}，{how}：{self.chosen}；本机可运行：{'、'.join(self.runnable)}；"
+                f"不自动选用：{'、'.join(EXCLUDED_VARIANTS)}")
+
+
+def describe_build(prefer: str = "auto") -> BuildInfo:
+    """Describe the installed llama.cpp build and the CPU variant ``prefer`` resolves to.
+
+    Cheap (about 0.1 s): finds the package without importing it, loads only ``libggml-base`` and
+    each variant's scoring function (no vector instructions run), never a model.
+
+    Raises:
+        LLMError: llama-cpp-python is not installed.
+    """
+    prefer = prefer or "auto"
+    if _LOADED is not None and _LOADED.variant not in ("builtin", "preloaded"):
+        return BuildInfo(True, dict(_LOADED.scores), prefer, _LOADED.variant)
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or not spec.origin:
+        raise LLMError("未安装 llama-cpp-python。" + REBUILD_HINT)
+    pkg = Path(spec.origin).resolve().parent
+    files = variant_files(pkg.parent / "bin")
+    if not files:
+        return BuildInfo(False, {}, prefer, "builtin")
+    if "llama_cpp" not in sys.modules:  # the variants need libggml-base's symbols
+        base = pkg / "lib" / "libggml-base.so.0"
+        try:
+            ctypes.CDLL(str(base if base.exists() else pkg / "lib" / "libggml-base.so"), mode=ctypes.RTLD_GLOBAL)
+        except OSError as exc:
+            return BuildInfo(True, {n: 0 for n in files}, prefer, None, f"无法加载 libggml-base（{exc}）。{REBUILD_HINT}")
+    scores = score_variants(files)
+    try:
+        return BuildInfo(True, scores, prefer, choose_variant(scores, prefer=prefer))
+    except CpuBackendError as exc:
+        return BuildInfo(True, scores, prefer, None, str(exc))

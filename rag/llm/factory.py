@@ -65,10 +65,19 @@ def create_backend(name: str, config: Any) -> LLMBackend:
             (a user plugin: an ``LLMBackend`` subclass taking the config).
         config: the resolved ``Config``.
 
+    ``llama_cpp`` with ``llm.llama_cpp.worker: process`` runs the model in a worker process
+    (:class:`rag.llm.worker_backend.ProcessLlamaBackend`); ``inline`` (and ``auto`` outside
+    ``shanhai serve``) loads it in this process.
+
     Returns:
         A ready-to-use backend (models load lazily on first generation).
 
     Raises:
-        LLMError: unknown name (the message lists the choices) or bad plugin.
+        LLMError: unknown name (the message lists the choices), bad plugin or worker mode.
     """
+    if (name or "").strip().lower() == "llama_cpp" and config is not None:
+        from rag.llm.worker_backend import ProcessLlamaBackend, worker_mode
+
+        if worker_mode(config) == "process":
+            return ProcessLlamaBackend(config)
     return resolve_class(name)(config)

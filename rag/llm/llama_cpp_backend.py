@@ -174,6 +174,19 @@ class LlamaCppBackend(LLMBackend):
                                       n_batch=self.n_batch, cpu_variant=self.cpu_variant)
         return self
 
+    def runtime_info(self) -> dict[str, Any]:
+        """The llama.cpp CPU backend of this process (loaded now if needed; not the model).
+
+        Returns:
+            ``{"variant", "build": "portable"|"native", "runnable": [...best first]}``.
+        """
+        from rag.llm.cpu_backend import EXCLUDED_VARIANTS
+
+        loaded = ensure_cpu_backend(self.cpu_variant)
+        ranked = sorted(loaded.scores.items(), key=lambda kv: -kv[1])
+        return {"variant": loaded.variant, "build": "native" if loaded.variant == "builtin" else "portable",
+                "runnable": [n for n, s in ranked if s > 0 and n not in EXCLUDED_VARIANTS]}
+
     def count_tokens(self, text: str) -> int:
         """Number of model tokens in ``text`` (no special tokens added)."""
         return _count(self.load()._entry.llm, text)

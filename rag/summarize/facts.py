@@ -13,7 +13,8 @@ for how much checkable information it carries — generic signals only:
 * the lead sentence of a document.
 
 Long sentences are trimmed to the clauses that carry figures or names (never inside a
-number), so the summary and the LLM prompt stay compact.
+number), so the summary and the LLM prompt stay compact. Articles that address the answering
+model (``rag.text.injection``) contribute nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Callable
 
 from rag.chunk import split_sentences
 from rag.regions.corpus import RegionStore
+from rag.text.injection import INJECTION_FLAG
 from rag.text.numbers import Quantity, extract_quantities
 from rag.types import Document
 
@@ -194,8 +196,8 @@ def collect_facts(store: RegionStore, key: str, load: DocLoader, *, max_docs: in
     for doc_id in docs:
         doc = load(doc_id)
         entry = store.docs.get(doc_id)
-        if doc is None or entry is None:
-            continue
+        if doc is None or entry is None or doc.injected or INJECTION_FLAG in doc.flags:
+            continue  # missing, or an article addressing the model: data only, never a fact
         focus = _focus(store, doc_id, key, family)
         ms = store.mentions(doc_id)
         title_end = entry.get("title_end", 0)

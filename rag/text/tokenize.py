@@ -53,6 +53,11 @@ def _jieba():
     return jieba
 
 
+def load_dictionary() -> None:
+    """Load jieba's dictionary now (e.g. in a background thread while a CLI opens the index)."""
+    _jieba()
+
+
 def prepare_text(text: str) -> str:
     """Lower-case and fold full-width ASCII so query and passage spellings meet."""
     return text.translate(_FULLWIDTH).lower()
