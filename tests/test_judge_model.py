@@ -17,6 +17,7 @@ from rag.config import load_config
 from rag.judge.data import bigrams, overlap
 from rag.judge.windows import prepare, sentence_windows
 from rag.text.clean import clean_text
+from rag.text.meta import extract_meta
 
 pytestmark = pytest.mark.slow
 
@@ -33,19 +34,26 @@ def _article(path: Path) -> str:
     return prepare(clean_text(path.read_text(encoding="utf-8")).text)
 
 
+def _title(path: Path) -> str:
+    raw = path.read_text(encoding="utf-8")
+    return prepare(extract_meta(raw, clean_text(raw).text)["title"])
+
+
 def _windows(path: Path) -> list[str]:
     text = _article(path)
     return [text[w.start:w.end] for w in sentence_windows(text)]
 
 
 def seed_cases(seeds_dir: Path, eval_dir: Path) -> list[tuple[str, str, str]]:
-    """(question, answer window, distractor window) for every single-figure number question.
+    """(question, answer window, distractor window) for every single-figure number question, each
+    window on a line after its article's title (as rag/answer/rerank.py gives them to the judge).
 
     Answer window: the window around the only sentence of the gold article holding the figure.
     Distractor: the window of another seed article sharing the most character bigrams with the
     question, holding a digit but not the figure (same topic, another place/programme).
     """
     articles = {p.stem: _windows(p) for p in sorted(seeds_dir.glob("*.txt"))}
+    titles = {p.stem: _title(p) for p in sorted(seeds_dir.glob("*.txt"))}
     cases = []
     for rec in map(json.loads, (eval_dir / "seed_qa_dev.jsonl").read_text(encoding="utf-8").splitlines()):
         if rec["answer_type"] != "number" or len(rec["must_include"]) != 1 or len(rec["gold_docs"]) != 1:
@@ -61,9 +69,9 @@ def seed_cases(seeds_dir: Path, eval_dir: Path) -> list[tuple[str, str, str]]:
                       next(w for w in articles[gold] if figure in w))
         q = prepare(rec["question"])
         grams = bigrams(q)
-        others = [w for doc, ws in articles.items() if doc != gold for w in ws
+        others = [f"{titles[doc]}\n{w}" for doc, ws in articles.items() if doc != gold for w in ws
                   if figure not in w and any(c.isdigit() for c in w)]
-        cases.append((q, answer, max(others, key=lambda w: overlap(grams, w))))
+        cases.append((q, f"{titles[gold]}\n{answer}", max(others, key=lambda w: overlap(grams, w))))
     return cases
 
 

@@ -31,8 +31,9 @@ from rag.judge.evalsets import auc, curve, drcd_sets, rgb_sets, set_scores
 GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
 
 
-def seed_sets(config: Any, seeds: Path, qa: Path, index_dir: Path, k: int) -> dict[str, list[tuple[str, list[str]]]]:
-    """Seed dev sets from an index of the seed articles (built in ``index_dir`` when missing)."""
+def seed_sets(config: Any, seeds: Path, qa: Path, index_dir: Path, k: int) -> dict[str, list[tuple[str, list]]]:
+    """Seed dev sets from an index of the seed articles (built in ``index_dir`` when missing);
+    passages as (title, text), as the answer path judges them."""
     from rag.pipeline import Pipeline
 
     pipe = Pipeline(config.with_overrides({"index_dir": str(index_dir)}))
@@ -42,14 +43,14 @@ def seed_sets(config: Any, seeds: Path, qa: Path, index_dir: Path, k: int) -> di
     with open(qa, encoding="utf-8") as fh:
         for rec in map(json.loads, fh):
             hits = pipe.search(rec["question"], k=k)
-            texts = [h.chunk.text for h in hits]
+            texts = [(h.doc.title, h.chunk.text) for h in hits]
             if rec.get("answer_type") == "unanswerable":
                 out["unanswerable"].append((rec["question"], texts))
                 continue
             out["answerable"].append((rec["question"], texts))
             gold = set(rec.get("gold_docs") or [])
             must = (rec.get("must_include") or []) + (rec.get("any_of") or [])
-            others = [h.chunk.text for h in pipe.search(rec["question"], k=4 * k)
+            others = [(h.doc.title, h.chunk.text) for h in pipe.search(rec["question"], k=min(4 * k, 50))
                       if h.chunk.doc_id not in gold and not any(m in h.chunk.text for m in must)]
             out["distractors"].append((rec["question"], others[:k]))
     return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -26,17 +26,21 @@ Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 """``scorer(questions, texts)`` -> one probability per pair."""
 
 
-def set_scores(scorer: Scorer, sets: Sequence[tuple[str, Sequence[str]]], *, batch: int = 256) -> np.ndarray:
-    """Best window score of each (question, passages) set; shared windows are scored once."""
+def set_scores(scorer: Scorer, sets: Sequence[tuple[str, Sequence[Any]]], *, batch: int = 256) -> np.ndarray:
+    """Best window score of each (question, passages) set; shared windows are scored once.
+
+    A passage is a text or a ``(title, text)`` pair (the title goes on a line before each window,
+    as :mod:`rag.answer.rerank` gives it to the judge)."""
     keys: dict[tuple[str, str], int] = {}
     members: list[list[int]] = []
     for question, passages in sets:
         q = prepare(question).strip()
         idx = []
         for passage in passages:
-            text = prepare(passage)
+            title, body = passage if isinstance(passage, tuple) else ("", passage)
+            text, head = prepare(body), (f"{prepare(title).strip()}\n" if title else "")
             for w in sentence_windows(text):
-                idx.append(keys.setdefault((q, text[w.start:w.end]), len(keys)))
+                idx.append(keys.setdefault((q, head + text[w.start:w.end]), len(keys)))
         members.append(idx)
     pairs = list(keys)
     probs = np.zeros(len(pairs), dtype=np.float32)

@@ -156,13 +156,17 @@ class EvidenceJudge:
         with self._lock:
             return self.engine([q] * len(texts), [prepare(t) for t in texts])
 
-    def judge(self, question: str, passages: Sequence[str], *, threshold: float | None = None) -> Judgement:
+    def judge(self, question: str, passages: Sequence[str], *, threshold: float | None = None,
+              titles: Sequence[str] | None = None) -> Judgement:
         """Score every sentence window of every passage in one call.
 
         Args:
             question: the (sub-)question.
             passages: passage texts (``Passage.text``; any script — normalised here).
             threshold: decision threshold (default: the judge's).
+            titles: one article title per passage (or ""), put on a line before each of its
+                windows: a sentence often names its place only through the article ("全县…");
+                window offsets stay relative to the passage text.
 
         Returns:
             A :class:`Judgement`; a passage without windows scores 0.0.
@@ -171,11 +175,14 @@ class EvidenceJudge:
 
         started = time.perf_counter()
         items: list[tuple[int, Window, str]] = []
+        heads: list[str] = []
         for pi, passage in enumerate(passages):
             text = prepare(passage)
-            items += [(pi, w, text[w.start:w.end])
-                      for w in sentence_windows(text, max_chars=self.window_chars, neighbours=self.neighbours)]
-        probs = self.score(question, [t for _, _, t in items])
+            title = (titles[pi] or "").strip() if titles else ""
+            for w in sentence_windows(text, max_chars=self.window_chars, neighbours=self.neighbours):
+                items.append((pi, w, text[w.start:w.end]))
+                heads.append(f"{title}\n" if title else "")
+        probs = self.score(question, [h + t for h, (_, _, t) in zip(heads, items)])
         best = np.zeros(len(passages), dtype=np.float32)
         windows = []
         for (pi, w, text), p in zip(items, probs):
