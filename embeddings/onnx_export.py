@@ -183,8 +183,8 @@ def quantize_int8(fp32_file: Path, out_file: Path, preset: str) -> dict:
 
 def _verify_variants(model_dir: Path, folder: Path, files: dict[str, str], bar) -> dict[str, dict]:
     """Parity of every ONNX variant with the torch fp32 model on the fixed sample."""
-    from embeddings.encoder import load_sentence_transformer
     from embeddings.onnx_runtime import OnnxEmbedder
+    from embeddings.torch_model import load_sentence_transformer
 
     texts = parity_texts()
     model = load_sentence_transformer(model_dir)

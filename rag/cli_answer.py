@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from rag.cli import command, print_json
+from rag.cli_common import command, print_json
 from rag.config import Config
 from rag.types import Answer, Citation
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rag.cli import command, eprint, print_json
+from rag.cli_common import command, eprint, print_json
 from rag.config import Config
 
 USAGE = "DATASET.jsonl | compare RUN_A RUN_B | report RUN_DIR"

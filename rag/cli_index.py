@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rag.cli import command, print_json
+from rag.cli_common import command, print_json
 from rag.config import Config
 
 

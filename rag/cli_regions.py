@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from rag.cli import command, eprint, print_json
+from rag.cli_common import command, eprint, print_json
 from rag.config import Config
 
 

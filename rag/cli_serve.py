@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rag.cli import command
+from rag.cli_common import command
 from rag.config import Config
 
 

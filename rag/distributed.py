@@ -37,7 +37,8 @@ import numpy as np
 
 from rag.config import Config
 from rag.index.folder import IndexWriter
-from rag.ingest import Ingestor, Prepared, WorkItem, embed_texts, prepare_document
+from rag.ingest_local import Ingestor
+from rag.ingest_stages import Prepared, WorkItem, embed_texts, prepare_document
 from rag.parallel import parallel_map
 from rag.types import RawDocument
 
@@ -121,7 +122,7 @@ def _model_dir(config: Config, encoder) -> str:
 
 
 class RayIngestor(Ingestor):
-    """:class:`rag.ingest.Ingestor` whose prepare + embed stage runs as Ray tasks.
+    """:class:`rag.ingest_local.Ingestor` whose prepare + embed stage runs as Ray tasks.
 
     Args:
         config: resolved config (``ray`` section, see the module docstring).

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-import rag.ingest as ingest_mod
+import rag.ingest_local as ingest_mod  # the local runner, whose prepare_document is patched
 from rag.config import load_config
 from rag.index import Index, IndexWriter
 from rag.ingest import Ingestor, embed_texts, prepare_document

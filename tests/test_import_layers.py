@@ -1,0 +1,158 @@
+"""No import loops among the project's own modules (rag/, embeddings/, ui/).
+
+The graph is read statically with ``ast`` (nothing is imported, so the test is fast): every
+``import`` / ``from … import`` statement counts, including those inside functions, under
+``if TYPE_CHECKING`` or in ``try`` blocks, since a lazy import only hides a loop. An edge goes
+to the most specific project module the statement names (``from rag.answer import markers``
+-> ``rag.answer.markers`` when that file exists, else ``rag.answer``); parent packages are not
+added implicitly. Any strongly connected component of more than one module is a loop.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("rag", "embeddings", "ui")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def project_modules() -> dict[str, Path]:
+    """Map every project module name to its file."""
+    out: dict[str, Path] = {}
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            out[_module_name(path)] = path
+    return out
+
+
+def _resolve_relative(module: str, is_package: bool, level: int, name: str | None) -> str:
+    base = module.split(".")
+    if not is_package:
+        base = base[:-1]
+    if level > 1:
+        base = base[: len(base) - (level - 1)]
+    return ".".join(base + ([name] if name else []))
+
+
+def _target(name: str, modules: dict[str, Path]) -> str | None:
+    """The longest prefix of ``name`` that is a project module."""
+    parts = name.split(".")
+    for n in range(len(parts), 0, -1):
+        cand = ".".join(parts[:n])
+        if cand in modules:
+            return cand
+    return None
+
+
+def imports_of(module: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """Project modules that ``module`` imports anywhere in its file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    is_package = path.name == "__init__.py"
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = _resolve_relative(module, is_package, node.level, node.module)
+            # `from pkg import sub` names the submodule when one exists, else a name of pkg.
+            names = [f"{base}.{alias.name}" if base else alias.name for alias in node.names]
+        for name in names:
+            target = _target(name, modules)
+            if target:
+                found.add(target)
+    found.discard(module)  # a module naming itself (e.g. under `if __name__ == "__main__"`) is no loop
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """The project's module import graph."""
+    modules = project_modules()
+    return {mod: imports_of(mod, path, modules) for mod, path in modules.items()}
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm (iterative); returns components with more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    comp.append(member)
+                    if member == node:
+                        break
+                if len(comp) > 1:
+                    out.append(sorted(comp))
+    return out
+
+
+def _describe(comp: list[str], graph: dict[str, set[str]]) -> str:
+    members = set(comp)
+    edges = [f"    {a} -> {b}" for a in comp for b in sorted(graph[a] & members)]
+    return "loop of " + ", ".join(comp) + ":\n" + "\n".join(edges)
+
+
+def test_graph_sees_project_imports():
+    graph = import_graph()
+    assert "rag.pipeline" in graph and "embeddings.encoder" in graph and "ui.app" in graph
+    assert any(graph.values()), "no project imports found: the parser is broken"
+
+
+def test_lazy_and_relative_imports_are_edges(tmp_path):
+    src = tmp_path / "a.py"
+    src.write_text("import os\n\ndef f():\n    from pkg import b, helper\n    from .c import x\n    import pkg.d.e\n",
+                   encoding="utf-8")
+    modules = {name: src for name in ("pkg", "pkg.a", "pkg.b", "pkg.c", "pkg.d")}
+    assert imports_of("pkg.a", src, modules) == {"pkg", "pkg.b", "pkg.c", "pkg.d"}
+
+
+def test_loop_detector_finds_a_loop():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert strongly_connected(graph) == [["a", "b", "c"]]
+
+
+def test_no_import_loops():
+    graph = import_graph()
+    loops = strongly_connected(graph)
+    assert not loops, "import loops:\n" + "\n".join(_describe(c, graph) for c in loops)
