@@ -4,8 +4,9 @@ Workloads:
 * ``fixed40``: 40 windows of ~150 characters (<= 128 tokens with the question) per question, cut
   from RGB dev passages - the brief's reference load;
 * ``rgb_noise0.8``: every window of an RGB noise-0.8 item's 5 passages (~21 windows);
-* ``seed_top8``: every window of the 8 chunks retrieved for a seed dev question (the answer
-  path's candidates; index of the 5 seed articles in a temporary folder).
+* ``seed_top16``: every window of the 16 chunks retrieved for a seed dev question, each window
+  after its article title (what rag/answer/rerank.py judges: ``judge.candidates``; index of the
+  5 seed articles in a temporary folder).
 
 Run: ``python benchmarks/judge_speed.py [--engines onnx,torch] [--threads 2] [--repeat 3]``
 -> ``benchmarks/results/judge_speed.json``. Tokens per pair and the load average are recorded:
@@ -51,7 +52,7 @@ def rgb_noise(path: Path) -> list[tuple[str, list[str]]]:
     return rgb_sets(path, None, noises=(0.8,))["noise=0.8"]
 
 
-def seed_top8(config, k: int = 8) -> list[tuple[str, list[str]]]:
+def seed_top16(config, k: int = 16) -> list[tuple[str, list]]:
     """Seed dev questions with their top-k retrieved chunks (temporary seed index)."""
     import tempfile
 
@@ -60,24 +61,31 @@ def seed_top8(config, k: int = 8) -> list[tuple[str, list[str]]]:
     tmp = Path(tempfile.mkdtemp(prefix="judge-speed-")) / "index"
     pipe = Pipeline(config.with_overrides({"index_dir": str(tmp)}))
     pipe.ingest([SHARED / "corpus" / "seeds"])
-    return [(r["question"], [h.chunk.text for h in pipe.search(r["question"], k=k)])
+    return [(r["question"], [(h.doc.title, h.chunk.text) for h in pipe.search(r["question"], k=k)])
             for r in load_jsonl(SHARED / "eval" / "seed_qa_dev.jsonl")]
+
+
+def _judge(judge, question: str, passages: list):
+    """judge.judge with (title, text) passages split into texts and titles."""
+    if passages and isinstance(passages[0], tuple):
+        return judge.judge(question, [t for _, t in passages], titles=[h for h, _ in passages])
+    return judge.judge(question, passages)
 
 
 def measure(judge, sets: list[tuple[str, list[str]]], repeat: int) -> dict:
     """Per-question latency of judge.judge over ``sets`` (first call is a warm-up)."""
     from rag.judge.encode import encode_pairs
 
-    judge.judge(sets[0][0], sets[0][1])
+    _judge(judge, *sets[0])
     times, windows, tokens = [], [], []
     for _ in range(repeat):
         for question, passages in sets:
             t = time.perf_counter()
-            j = judge.judge(question, passages)
+            j = _judge(judge, question, passages)
             times.append(1000 * (time.perf_counter() - t))
             windows.append(len(j.windows))
     question, passages = sets[0]
-    j = judge.judge(question, passages)
+    j = _judge(judge, question, passages)
     tokens = [len(r) for r in encode_pairs(judge.engine.tok, [question] * len(j.windows), [w.text for w in j.windows])]
     return {"questions": len(sets), "calls": len(times), "windows_mean": round(statistics.mean(windows), 1),
             "tokens_per_pair_mean_first_set": round(statistics.mean(tokens), 1),
@@ -100,7 +108,7 @@ def main() -> int:
     base = load_judge(config)  # prepares the folder if needed
     rgb_path = SHARED / "eval" / "external" / "rgb_zh_dev.jsonl"
     work = {"fixed40": fixed40(load_jsonl(rgb_path))[: args.limit], "rgb_noise0.8": rgb_noise(rgb_path)[: args.limit],
-            "seed_top8": seed_top8(config)[: args.limit]}
+            "seed_top16": seed_top16(config)[: args.limit]}
     out = {"machine": machine(), "threads": args.threads, "judge": str(base.folder), "results": {}}
     for engine in args.engines.split(","):
         judge = EvidenceJudge(base.folder, engine=engine, threads=args.threads)
