@@ -17,6 +17,7 @@ import re
 from typing import Any, Iterable, Mapping, Sequence
 
 from rag.answer.markers import merge_spans
+from rag.text.citations import MARKER_BODY, parse_markers
 from rag.text.injection import INJECTION_LABEL, withheld_notice
 
 __all__ = [
@@ -24,7 +25,7 @@ __all__ = [
     "mark_spans_html", "flag_labels", "doc_rows", "CSS", "HEAD_JS", "anchor_id",
 ]
 
-MARKER_RE = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
+MARKER_RE = re.compile(MARKER_BODY)  # one marker of the shared citation grammar
 _MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 FLAG_LABELS = {
@@ -62,7 +63,8 @@ def answer_markdown(text: str, *, panel: str = "chat", valid: Iterable[int] | No
     """Answer text as safe Markdown with each ``[n]`` turned into a link to its passage card.
 
     Args:
-        text: answer text with ``[n]`` markers (model output: untrusted).
+        text: answer text with ``[n]`` markers (model output: untrusted); any marker of
+            :mod:`rag.text.citations` (``[1,2]``, ``[1-3]``, ``【2】``) links each number it cites.
         panel: the passage panel the links point into.
         valid: passage numbers that exist; other markers stay plain text. None = all.
 
@@ -74,7 +76,7 @@ def answer_markdown(text: str, *, panel: str = "chat", valid: Iterable[int] | No
     pos = 0
     for m in MARKER_RE.finditer(text or ""):
         out.append(md_escape(text[pos:m.start()]))
-        nums = [int(x) for x in re.split(r"\s*[,，、]\s*", m.group(1))]
+        nums = parse_markers(m.group())
         if allowed is not None and not all(n in allowed for n in nums):
             out.append(md_escape(m.group()))
         else:

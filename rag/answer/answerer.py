@@ -40,8 +40,7 @@ from rag.answer.prompt import build_messages, refusal_text
 from rag.answer.question import QuestionInfo, analyze_question
 from rag.answer.support import SupportResult, check_support
 from rag.answer.verify import complete_units, verify_answer
-from rag.eval.metrics_answer import CITATION_MARKERS_RE, is_refusal
-from rag.eval.metrics_citation import parse_markers
+from rag.text.citations import CITATION_MARKERS_RE, is_refusal, parse_markers
 from rag.text.injection import INJECTION_FLAG
 from rag.types import Answer, Citation, Hit
 from rag.validate import check_question, max_question_chars

@@ -16,7 +16,7 @@ from rag.answer.evidence import trim_sentence
 from rag.answer.passages import Passage
 from rag.answer.question import QuestionInfo
 from rag.answer.support import SentenceScore
-from rag.eval.metrics_answer import strip_citations
+from rag.text.citations import strip_citations
 from rag.text.numbers import extract_quantities, figure_spans, same_quantity
 
 __all__ = ["other_source_figures", "origin", "clause_at", "same_statement"]

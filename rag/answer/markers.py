@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from rag.eval.metrics_answer import CITATION_MARKERS_RE
-from rag.eval.metrics_citation import parse_markers
+from rag.text.citations import CITATION_MARKERS_RE, parse_markers
 
 __all__ = ["renumber", "MarkerRemapper", "merge_spans"]
 

@@ -28,7 +28,7 @@ from typing import Sequence
 from rag.answer.passages import Passage
 from rag.answer.question import QuestionInfo
 from rag.answer.support import SentenceScore, sentences_of, unit_matches
-from rag.eval.metrics_answer import normalize_answer, strip_citations
+from rag.text.citations import normalize_answer, strip_citations
 from rag.text.numbers import extract_quantities, figure_spans, same_quantity
 
 __all__ = ["answer_grounded", "names_something", "novel_segments", "MIN_NOVEL_SHARE"]

@@ -11,9 +11,9 @@ import html
 import re
 from typing import Any
 
-from rag.eval.metrics_answer import CITATION_MARKERS_RE
 from rag.regions.corpus import RegionStore
 from rag.summarize.summary import RegionSummary
+from rag.text.citations import CITATION_MARKERS_RE
 
 __all__ = ["md_escape", "render_markdown", "render_json", "regions_text", "marked_markdown"]
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
+from rag.text.citations import MARKER_BODY
 from rag.text.normalize import fold_text
 
 __all__ = ["Quantity", "fold_text", "parse_number", "extract_quantities", "same_quantity",
@@ -407,7 +408,7 @@ def figure_in_text(figure: str, text: str) -> bool:
     return bool(figure_spans(figure, text))
 
 
-_CITATION_RE = re.compile(r"[\[【]\s*\d+(?:\s*[,，、\-–~]\s*\d+)*\s*[\]】]")  # run on folded text
+_CITATION_RE = re.compile(MARKER_BODY)  # one marker
 _ORDINAL_RE = re.compile(r"(?:^|(?<=[\n。；;：:！？!?]))\s*[（(]?\d{1,2}\s*[.、)）](?!\d)|[（(]\d{1,2}[)）]|第")
 
 
