@@ -26,9 +26,9 @@ from rag.answer.prompt import BLOCK_CLOSE, BLOCK_OPEN, neutralise_markup
 from rag.answer.verify import verify_answer
 from rag.summarize.facts import Fact, is_event
 from rag.summarize.figures import Conflict, FigureRow
-from rag.chunk import split_sentences
 from rag.text.citations import MARKER, cited_numbers, claim_overlap, strip_citations
 from rag.text.numbers import figure_in_text, numbers_in
+from rag.text.sentences import split_sentences
 
 __all__ = ["SummarySentence", "select_facts", "stated_together", "split_marked", "verify_sentences",
            "extractive_sentences", "conflict_sentence", "build_summary_messages", "add_coverage",
