@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 
-from rag.text.injection import clip_spans
 from rag.text.sentences import number_spans, split_sentences  # noqa: F401 (re-exported)
+from rag.text.spans import clip_spans
 from rag.types import Chunk, Document
 
 _CLAUSE_RE = re.compile(r"[，、：,:；;）)]+|\s+")

@@ -16,9 +16,9 @@ import html
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from rag.answer.markers import merge_spans
 from rag.text.citations import MARKER_BODY, parse_markers
 from rag.text.injection import INJECTION_LABEL, withheld_notice
+from rag.text.spans import merge_spans, subtract_spans
 
 __all__ = [
     "esc", "md_escape", "answer_markdown", "passages_html", "notice_html", "check_warnings",
@@ -94,7 +94,7 @@ def mark_spans_html(text: str, spans: Sequence[Sequence[int]], *, cls: str = "sh
     ``<span class="shp-injection">`` instead and win where they overlap ``spans``.
     """
     bad = merge_spans(injected, len(text))
-    marks = [(a, b, "mark", cls) for a, b in _minus(merge_spans(spans, len(text)), bad)]
+    marks = [(a, b, "mark", cls) for a, b in subtract_spans(merge_spans(spans, len(text)), bad)]
     marks += [(a, b, "span", "shp-injection") for a, b in bad]
     out, pos = [], 0
     for a, b, tag, klass in sorted(marks):
@@ -103,21 +103,6 @@ def mark_spans_html(text: str, spans: Sequence[Sequence[int]], *, cls: str = "sh
         pos = b
     out.append(esc(text[pos:]))
     return "".join(out)
-
-
-def _minus(spans: Sequence[tuple[int, int]], cut: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``spans`` without the parts covered by ``cut`` (both merged and sorted)."""
-    out = []
-    for a, b in spans:
-        for x, y in cut:
-            if y <= a or x >= b:
-                continue
-            if x > a:
-                out.append((a, x))
-            a = max(a, y)
-        if a < b:
-            out.append((a, b))
-    return out
 
 
 def check_warnings(checks: Mapping[str, Any] | None) -> list[str]:
