@@ -16,6 +16,7 @@ import numpy as np
 from rag.index.folder import Index
 from rag.index.manifest import IndexMismatchError
 from rag.text.injection import INJECTION_FLAG
+from rag.text.ngrams import char_ngrams, jaccard
 from rag.text.normalize import normalize
 from rag.types import Chunk, DocMeta, Hit
 
@@ -115,13 +116,7 @@ def shingles(text: str, n: int = 4) -> set[str]:
     s = _NON_TEXT.sub("", text)
     if len(s) <= n:
         return {s} if s else set()
-    return {s[i : i + n] for i in range(len(s) - n + 1)}
-
-
-def jaccard(a: set[str], b: set[str]) -> float:
-    """|a & b| / |a | b| (0.0 for two empty sets)."""
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
+    return set(char_ngrams(s, n))
 
 
 class Retriever:

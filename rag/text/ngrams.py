@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 
-__all__ = ["char_ngrams", "char_bigrams", "containment"]
+__all__ = ["char_ngrams", "char_bigrams", "containment", "jaccard"]
 
 
 def char_ngrams(text: str, n: int = 2) -> list[str]:
@@ -30,3 +30,9 @@ def containment(a: Set[str], b: Set[str]) -> float:
     if not a or not b:
         return 0.0
     return len(a & b) / min(len(a), len(b))
+
+
+def jaccard(a: Set[str], b: Set[str]) -> float:
+    """|a & b| / |a | b| (0.0 for two empty sets)."""
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
