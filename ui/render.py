@@ -12,11 +12,11 @@ scrolls it into view and flashes it. Any tab can reuse the scheme with its own `
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
 from rag.text.citations import MARKER_BODY, parse_markers
+from rag.text.escape import esc, md_escape
 from rag.text.injection import INJECTION_LABEL, withheld_notice
 from rag.text.spans import merge_spans, subtract_spans
 
@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 MARKER_RE = re.compile(MARKER_BODY)  # one marker of the shared citation grammar
-_MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 FLAG_LABELS = {
     "near_duplicate": "近似重复",
@@ -41,17 +40,6 @@ FLAG_LABELS = {
     "empty_after_cleaning": "清洗后为空",
     "injection": "含疑似指令文本",
 }
-
-
-def esc(text: Any) -> str:
-    """HTML-escape any value (None -> "")."""
-    return html.escape("" if text is None else str(text), quote=True)
-
-
-def md_escape(text: Any) -> str:
-    """Make untrusted text inert inside Markdown: HTML-escape it, then backslash-escape
-    Markdown punctuation so no link, image, emphasis or heading can be formed."""
-    return _MD_SPECIAL_RE.sub(r"\\\1", esc(text))
 
 
 def anchor_id(n: int, panel: str = "chat") -> str:
