@@ -71,7 +71,7 @@ def run_queries(index: Path, backend: str, questions: list[str]) -> dict:
     for q in questions:
         hits = pipe.search(q, K)
         hybrid.append([(h.chunk.chunk_id, h.chunk.text, h.chunk.doc_id, h.dense_score) for h in hits])
-        from rag.retrieve import _normalize_query
+        from rag.text.normalize import normalize as _normalize_query
 
         v = pipe.encoder.encode_query(_normalize_query(q))
         qvecs.append(v)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from rag.chat_frame import ADMIN_SUFFIX, CONNECTORS, Places, Span, frame_of, same_place
+from rag.text.citations import strip_citations
 
 __all__ = ["rewrite_followup", "standalone_questions", "looks_dependent", "Places"]
 
@@ -54,7 +55,6 @@ _TIME_DE_RE = re.compile(rf"^(?P<lead>(?:{_LEAD}\s*){{0,2}})(?P<t>(?:{_TIME_CORE
 _GIVING = "|".join(c for c in CONNECTORS if c not in ("到", "在"))  # 对/向/给/为/帮扶…, not 到/在
 _PAIR_RE = re.compile(rf"^(?P<a>.+?)(?P<c>{_GIVING})(?P<b>.+)$")
 _RECIPIENT_RE = re.compile(rf"^(?:{_GIVING})(?P<b>.+)$")
-_MARKER_RE = re.compile(r"\[\d+(?:[,，、\-–]\s*\d+)*\]")
 _REWRITE_SYSTEM = ("你负责把用户在多轮对话中的追问改写成一个完整、独立、可以单独检索的问题。"
                    "只输出改写后的问题本身，不要回答问题，不要解释。")
 
@@ -316,7 +316,7 @@ def _referent(prev: str, answer: str, places: Places, pronoun: str) -> str | Non
     asked.sort(key=lambda s: (s is not fr.recipient, s is fr.donor, s.start))
     said: list[Span] = []
     if answer:
-        text = _MARKER_RE.sub("", answer)[:400]
+        text = strip_citations(answer)[:400]
         said = [s for s in places.spans(text) if s.place and not any(same_place(s, a, places) for a in asked)]
     order = said + asked if _ASKS_PLACE_RE.search(prev) else asked + said
     level = pronoun[-1] if pronoun[-1] in ADMIN_SUFFIX else ""

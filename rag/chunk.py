@@ -1,10 +1,10 @@
 """Sentence-aware chunking of a normalised document.
 
-Sentences end at 。！？；… (and ! ? ; ...) plus any closing quotes/brackets, and at newlines.
-Whole sentences are packed up to ``target`` characters; the next chunk starts with the
-trailing whole sentences of the previous one that fit in ``overlap`` characters. A sentence
-longer than ``max_chars`` is cut at a clause boundary (，、：, : ;), never inside a number
-(``1.1亿``, ``13.13%``, ``2020年7月13日``, ``1,000``).
+Whole sentences (:func:`rag.text.sentences.split_sentences`) are packed up to ``target``
+characters; the next chunk starts with the trailing whole sentences of the previous one that
+fit in ``overlap`` characters. A sentence longer than ``max_chars`` is cut at a clause
+boundary (，、：, : ;), never inside a number (:func:`rag.text.sentences.number_spans`).
+``split_sentences`` and ``number_spans`` are re-exported here for older callers.
 
 Spans index ``Document.text``, which has the same length as ``Document.original``.
 """
@@ -13,54 +13,11 @@ from __future__ import annotations
 
 import re
 
-from rag.text.injection import clip_spans
+from rag.text.sentences import number_spans, split_sentences  # noqa: F401 (re-exported)
+from rag.text.spans import clip_spans
 from rag.types import Chunk, Document
 
-_END_RE = re.compile(r"(?:[。！？；!?;]|…+|\.{3,})+[”’」』〕）)\]】》\"'〉]*")
 _CLAUSE_RE = re.compile(r"[，、：,:；;）)]+|\s+")
-_NUMBER_RE = re.compile(
-    r"\d{2,4}\s*年\s*\d{1,2}\s*月(?:\s*\d{1,2}\s*[日号])?"  # dates
-    r"|\d{1,2}\s*月\s*\d{1,2}\s*[日号]"
-    r"|\d+(?:[.,，．]\d+)*(?:\s*[%％‰])?(?:[十百千万亿]+)?"  # numbers with separators/units
-    r"|[零〇一二三四五六七八九十百千万亿两]{2,}"  # Chinese numerals
-)
-
-
-def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans ``(start, end)`` of ``text``, whitespace trimmed, empty ones dropped.
-
-    Args:
-        text: any text; newlines always end a sentence.
-
-    Returns:
-        Spans in order; ``text[start:end]`` is one sentence including its end mark and
-        closing quotes.
-    """
-    spans: list[tuple[int, int]] = []
-    pos = 0
-    for line in text.split("\n"):
-        base = pos
-        pos += len(line) + 1
-        last = 0
-        for m in _END_RE.finditer(line):
-            _add(spans, line, base, last, m.end())
-            last = m.end()
-        _add(spans, line, base, last, len(line))
-    return spans
-
-
-def _add(spans: list[tuple[int, int]], line: str, base: int, a: int, b: int) -> None:
-    seg = line[a:b]
-    stripped = seg.strip()
-    if not stripped:
-        return
-    lead = len(seg) - len(seg.lstrip())
-    spans.append((base + a + lead, base + a + lead + len(stripped)))
-
-
-def number_spans(text: str) -> list[tuple[int, int]]:
-    """Spans of numbers (with units/separators) and dates; a cut must not fall inside one."""
-    return [m.span() for m in _NUMBER_RE.finditer(text)]
 
 
 def _inside_number(pos: int, nums: list[tuple[int, int]]) -> bool:

@@ -41,7 +41,7 @@ def mark_spans(text: str, spans: Sequence[Sequence[int]], *, open_mark: str = OP
     Returns:
         The text with the supporting spans marked.
     """
-    from rag.answer.markers import merge_spans  # lazily: rag.answer pulls in the text stack (~0.3 s)
+    from rag.text.spans import merge_spans  # lazily: the rag.text package pulls in the cleaning stack
 
     merged = merge_spans(spans, len(text))
     out, pos = [], 0

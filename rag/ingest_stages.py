@@ -6,7 +6,6 @@ Ray workers).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -16,15 +15,11 @@ from rag.chunk import chunk_document
 from rag.config import Config
 from rag.dedup import minhash_signature
 from rag.loaders import build_document
+from rag.text.hashing import text_hash
 from rag.text.tokenize import word_tokens
 from rag.types import Chunk, Document, RawDocument
 
 __all__ = ["text_hash", "Prepared", "WorkItem", "where", "chunk_params_of", "prepare_document", "embed_texts"]
-
-
-def text_hash(text: str) -> str:
-    """Content hash used as the embedding-cache key of a chunk."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass

@@ -16,6 +16,8 @@ import numpy as np
 from rag.index.folder import Index
 from rag.index.manifest import IndexMismatchError
 from rag.text.injection import INJECTION_FLAG
+from rag.text.ngrams import char_ngrams, jaccard
+from rag.text.normalize import normalize
 from rag.types import Chunk, DocMeta, Hit
 
 _NON_TEXT = re.compile(r"[\W_]+", re.UNICODE)
@@ -24,17 +26,6 @@ _DATE_DIGITS = re.compile(r"\d+")
 
 class EmptyQueryError(ValueError):
     """The query has no searchable content."""
-
-
-def _normalize_query(text: str) -> str:
-    """t2s + half-width, via the shared normaliser (OpenCC t2s directly if it is unavailable)."""
-    try:
-        from rag.text.normalize import normalize
-    except ImportError:  # pragma: no cover - the shared normaliser ships with the package
-        import opencc
-
-        return opencc.OpenCC("t2s").convert(text)
-    return normalize(text)
 
 
 @dataclass
@@ -125,13 +116,7 @@ def shingles(text: str, n: int = 4) -> set[str]:
     s = _NON_TEXT.sub("", text)
     if len(s) <= n:
         return {s} if s else set()
-    return {s[i : i + n] for i in range(len(s) - n + 1)}
-
-
-def jaccard(a: set[str], b: set[str]) -> float:
-    """|a & b| / |a | b| (0.0 for two empty sets)."""
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
+    return set(char_ngrams(s, n))
 
 
 class Retriever:
@@ -215,7 +200,7 @@ class Retriever:
         Raises:
             EmptyQueryError: nothing searchable in the query.
         """
-        q = _normalize_query((query or "").strip())
+        q = normalize((query or "").strip())
         if not _NON_TEXT.sub("", q):
             raise EmptyQueryError("问题为空或只包含标点：请输入要查询的内容。")
         allowed = self._allowed_docs(filters)

@@ -12,20 +12,20 @@ scrolls it into view and flashes it. Any tab can reuse the scheme with its own `
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any, Iterable, Mapping, Sequence
 
-from rag.answer.markers import merge_spans
+from rag.text.citations import MARKER_BODY, parse_markers
+from rag.text.escape import esc, md_escape
 from rag.text.injection import INJECTION_LABEL, withheld_notice
+from rag.text.spans import merge_spans, subtract_spans
 
 __all__ = [
     "esc", "md_escape", "answer_markdown", "passages_html", "notice_html", "check_warnings",
     "mark_spans_html", "flag_labels", "doc_rows", "CSS", "HEAD_JS", "anchor_id",
 ]
 
-MARKER_RE = re.compile(r"\[(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\]")
-_MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+MARKER_RE = re.compile(MARKER_BODY)  # one marker of the shared citation grammar
 
 FLAG_LABELS = {
     "near_duplicate": "近似重复",
@@ -42,17 +42,6 @@ FLAG_LABELS = {
 }
 
 
-def esc(text: Any) -> str:
-    """HTML-escape any value (None -> "")."""
-    return html.escape("" if text is None else str(text), quote=True)
-
-
-def md_escape(text: Any) -> str:
-    """Make untrusted text inert inside Markdown: HTML-escape it, then backslash-escape
-    Markdown punctuation so no link, image, emphasis or heading can be formed."""
-    return _MD_SPECIAL_RE.sub(r"\\\1", esc(text))
-
-
 def anchor_id(n: int, panel: str = "chat") -> str:
     """The element id of passage ``n`` in ``panel`` (the target of a ``[n]`` link)."""
     return f"shanhai-{panel}-p-{int(n)}"
@@ -62,7 +51,8 @@ def answer_markdown(text: str, *, panel: str = "chat", valid: Iterable[int] | No
     """Answer text as safe Markdown with each ``[n]`` turned into a link to its passage card.
 
     Args:
-        text: answer text with ``[n]`` markers (model output: untrusted).
+        text: answer text with ``[n]`` markers (model output: untrusted); any marker of
+            :mod:`rag.text.citations` (``[1,2]``, ``[1-3]``, ``【2】``) links each number it cites.
         panel: the passage panel the links point into.
         valid: passage numbers that exist; other markers stay plain text. None = all.
 
@@ -74,7 +64,7 @@ def answer_markdown(text: str, *, panel: str = "chat", valid: Iterable[int] | No
     pos = 0
     for m in MARKER_RE.finditer(text or ""):
         out.append(md_escape(text[pos:m.start()]))
-        nums = [int(x) for x in re.split(r"\s*[,，、]\s*", m.group(1))]
+        nums = parse_markers(m.group())
         if allowed is not None and not all(n in allowed for n in nums):
             out.append(md_escape(m.group()))
         else:
@@ -92,7 +82,7 @@ def mark_spans_html(text: str, spans: Sequence[Sequence[int]], *, cls: str = "sh
     ``<span class="shp-injection">`` instead and win where they overlap ``spans``.
     """
     bad = merge_spans(injected, len(text))
-    marks = [(a, b, "mark", cls) for a, b in _minus(merge_spans(spans, len(text)), bad)]
+    marks = [(a, b, "mark", cls) for a, b in subtract_spans(merge_spans(spans, len(text)), bad)]
     marks += [(a, b, "span", "shp-injection") for a, b in bad]
     out, pos = [], 0
     for a, b, tag, klass in sorted(marks):
@@ -101,21 +91,6 @@ def mark_spans_html(text: str, spans: Sequence[Sequence[int]], *, cls: str = "sh
         pos = b
     out.append(esc(text[pos:]))
     return "".join(out)
-
-
-def _minus(spans: Sequence[tuple[int, int]], cut: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``spans`` without the parts covered by ``cut`` (both merged and sorted)."""
-    out = []
-    for a, b in spans:
-        for x, y in cut:
-            if y <= a or x >= b:
-                continue
-            if x > a:
-                out.append((a, x))
-            a = max(a, y)
-        if a < b:
-            out.append((a, b))
-    return out
 
 
 def check_warnings(checks: Mapping[str, Any] | None) -> list[str]:

@@ -41,9 +41,9 @@ from rag.answer.question import QuestionInfo, analyze_question
 from rag.answer.rerank import rerank
 from rag.answer.support import SupportResult, check_support
 from rag.answer.verify import complete_units, verify_answer
-from rag.eval.metrics_answer import CITATION_MARKERS_RE, is_refusal
-from rag.eval.metrics_citation import parse_markers
+from rag.text.citations import CITATION_MARKERS_RE, is_refusal, parse_markers
 from rag.text.injection import INJECTION_FLAG
+from rag.text.spans import merge_spans
 from rag.types import Answer, Citation, Hit
 from rag.validate import check_question, max_question_chars
 
@@ -289,7 +289,7 @@ class Answerer:
                     index[p.key] = len(shown)
                 else:  # the same chunk for two parts: show the union of their evidence
                     g = shown[index[p.key] - 1]
-                    g.evidence_spans = _merge(g.evidence_spans + p.evidence_spans)
+                    g.evidence_spans = merge_spans(g.evidence_spans + p.evidence_spans, keep_empty=True)
                     g.evidence = render_evidence(g, g.evidence_spans)
                 part.local_to_global[local] = index[p.key]
         return shown
@@ -403,7 +403,7 @@ class Answerer:
                 p = shown[n - 1]
                 citations.append(Citation(n=n, doc_id=p.doc_id, chunk_id=p.chunk_id, text=p.text,
                                           original=p.original, start=p.start, end=p.end, title=p.title,
-                                          source=p.source, date=p.date, support=_merge(spans.get(n, [])),
+                                          source=p.source, date=p.date, support=merge_spans(spans.get(n, []), keep_empty=True),
                                           injection_spans=list(p.flagged) if p.withheld else []))
         checks = _merge_checks(parts)
         timing = {**timing, "prompt_tokens": stats["prompt_tokens"],
@@ -414,16 +414,6 @@ class Answerer:
                       citations=citations, passages=[p.to_json() for p in shown], checks=checks,
                       timings=timing, backend=self.backend_name,
                       parts=[p.question for p in parts] if multi else [])
-
-
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for a, b in sorted(set(spans)):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
 
 
 def _merge_checks(parts: list[_Part]) -> dict:

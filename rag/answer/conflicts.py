@@ -16,7 +16,8 @@ from rag.answer.evidence import trim_sentence
 from rag.answer.passages import Passage
 from rag.answer.question import QuestionInfo
 from rag.answer.support import SentenceScore
-from rag.eval.metrics_answer import strip_citations
+from rag.text.citations import strip_citations
+from rag.text.ngrams import char_bigrams, containment
 from rag.text.numbers import extract_quantities, figure_spans, same_quantity
 
 __all__ = ["other_source_figures", "origin", "clause_at", "same_statement"]
@@ -40,16 +41,11 @@ def clause_at(text: str, start: int, end: int, *, before: int | None = None, aft
     return text[left:right_end]
 
 
-def _bigrams(text: str) -> set[str]:
-    t = _DIGITS.sub("", text)
-    return {t[i:i + 2] for i in range(len(t) - 1)}
-
-
 def same_statement(a: str, b: str, threshold: float = SAME_STATEMENT) -> bool:
     """Whether two clauses state the same thing up to their figures: the shared character
     bigrams (digits removed) cover ``threshold`` of the shorter clause's."""
-    x, y = _bigrams(a), _bigrams(b)
-    return bool(x and y) and len(x & y) / min(len(x), len(y)) >= threshold
+    x, y = char_bigrams(_DIGITS.sub("", a)), char_bigrams(_DIGITS.sub("", b))
+    return bool(x and y) and containment(x, y) >= threshold
 
 
 def _answer_clauses(said, passages: Sequence[Passage], cited: Sequence[int]) -> list[str]:

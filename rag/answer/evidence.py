@@ -23,6 +23,7 @@ from typing import Sequence
 from rag.answer.passages import Passage
 from rag.answer.question import QuestionInfo, term_in
 from rag.answer.support import SentenceScore, sentences_of
+from rag.text.spans import merge_spans
 
 __all__ = ["EvidenceConfig", "select_evidence", "trim_sentence", "render_evidence"]
 
@@ -116,16 +117,6 @@ def _whole(p: Passage) -> tuple[int, int] | None:
     return (sents[0][0], sents[-1][1]) if sents else None
 
 
-def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
-
-
 def select_evidence(info: QuestionInfo, passages: Sequence[Passage], scores: Sequence[SentenceScore],
                     cfg: EvidenceConfig | None = None) -> list[Passage]:
     """Fill ``evidence``/``evidence_spans`` of the passages worth showing and return them.
@@ -197,7 +188,7 @@ def select_evidence(info: QuestionInfo, passages: Sequence[Passage], scores: Seq
     out: list[Passage] = []
     for pi in order:
         p = passages[pi]
-        p.evidence_spans = _merge(chosen[pi])
+        p.evidence_spans = merge_spans(chosen[pi], keep_empty=True)
         p.evidence = render_evidence(p, p.evidence_spans)
         out.append(p)
     return out

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
-from rag.eval.metrics_answer import CITATION_MARKERS_RE
-from rag.eval.metrics_citation import parse_markers
+from rag.text.citations import CITATION_MARKERS_RE, parse_markers
+from rag.text.spans import merge_spans  # noqa: F401 (re-exported)
 
 __all__ = ["renumber", "MarkerRemapper", "merge_spans"]
 
@@ -70,15 +70,3 @@ class MarkerRemapper:
         rest, self._buf = self._buf, ""
         return renumber(rest, self.mapping)
 
-
-def merge_spans(spans, length: int) -> list[tuple[int, int]]:
-    """Clip ``(start, end)`` pairs to ``[0, length)``, drop empty ones, merge overlaps; sorted."""
-    merged: list[list[int]] = []
-    for a, b in sorted((max(0, int(s[0])), min(length, int(s[1]))) for s in spans if len(s) >= 2):
-        if a >= b:
-            continue
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    return [(a, b) for a, b in merged]

@@ -28,7 +28,8 @@ from typing import Sequence
 from rag.answer.passages import Passage
 from rag.answer.question import QuestionInfo
 from rag.answer.support import SentenceScore, sentences_of, unit_matches
-from rag.eval.metrics_answer import normalize_answer, strip_citations
+from rag.text.citations import normalize_answer, strip_citations
+from rag.text.ngrams import char_bigrams, char_ngrams
 from rag.text.numbers import extract_quantities, figure_spans, same_quantity
 
 __all__ = ["answer_grounded", "names_something", "novel_segments", "MIN_NOVEL_SHARE"]
@@ -111,7 +112,7 @@ def names_something(segments: Sequence[str]) -> bool:
 def novel_segments(answer: str, question: str) -> list[str]:
     """The runs of ``answer`` not covered by a character bigram of ``question`` (both
     normalised): what the answer adds to the question (掩星是利用月球的… → ``月球``)."""
-    grams = {question[i:i + 2] for i in range(len(question) - 1)}
+    grams = char_bigrams(question)
     covered = [False] * len(answer)
     for i in range(len(answer) - 1):
         if answer[i:i + 2] in grams:
@@ -133,5 +134,5 @@ def _grounded(segment: str, hay: str) -> bool:
     """A segment is in the passages verbatim, or (long ones) most of its bigrams are."""
     if segment in hay:
         return True
-    grams = [segment[i:i + 2] for i in range(len(segment) - 1)]
+    grams = char_ngrams(segment, 2)
     return len(grams) >= 2 and sum(g in hay for g in grams) / len(grams) >= MIN_NOVEL_SHARE

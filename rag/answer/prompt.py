@@ -12,10 +12,10 @@ import re
 from typing import Sequence
 
 from rag.answer.passages import Passage
+from rag.text.citations import REFUSAL
 
-__all__ = ["SYSTEM_PROMPT", "REFUSAL", "build_messages", "format_passage", "refusal_text"]
-
-REFUSAL = "文档信息不足，无法回答该问题。"
+__all__ = ["SYSTEM_PROMPT", "REFUSAL", "BLOCK_OPEN", "BLOCK_CLOSE", "build_messages", "format_passage",
+           "neutralise_markup", "refusal_text"]
 
 SYSTEM_PROMPT = (
     "你是严谨的新闻资料问答助手，只根据用户提供的编号资料回答问题，不使用资料以外的知识。\n"
@@ -32,18 +32,23 @@ SYSTEM_PROMPT = (
     "回答：2016年至2018年甲市累计向乙县拨付协作资金3200万元[1]；2019年再安排0.9亿元[1]。"
 )
 
-_BLOCK_OPEN = "<资料>"
-_BLOCK_CLOSE = "</资料>"
+BLOCK_OPEN = "<资料>"
+BLOCK_CLOSE = "</资料>"
 _MARKUP_RE = re.compile(r"</?资料>|^\s*\[\d+\]", re.MULTILINE)
 _FOOTNOTE_RE = re.compile(r"\[\d{1,3}\]")
 
 
-def _sanitize(text: str) -> str:
-    """Neutralise passage text that imitates our delimiters or passage headers, and drop the
-    source's own footnote markers (``[12]`` in encyclopaedia text) so they are not taken for ours."""
-    text = _FOOTNOTE_RE.sub("", text)
+def neutralise_markup(text: str) -> str:
+    """Passage text with anything imitating our evidence block (its delimiters, ``[n]`` passage
+    headers at a line start) turned into full-width look-alikes, so it stays data."""
     return _MARKUP_RE.sub(lambda m: m.group(0).replace("<", "＜").replace(">", "＞").replace("[", "［").replace("]", "］"),
                           text)
+
+
+def _sanitize(text: str) -> str:
+    """:func:`neutralise_markup`, after dropping the source's own footnote markers (``[12]`` in
+    encyclopaedia text) so they are not taken for ours."""
+    return neutralise_markup(_FOOTNOTE_RE.sub("", text))
 
 
 def format_passage(p: Passage, n: int) -> str:
@@ -73,12 +78,12 @@ def build_messages(question: str, passages: Sequence[Passage]) -> list[dict]:
         :data:`SYSTEM_PROMPT`.
     """
     blocks = "\n\n".join(format_passage(p, i) for i, p in enumerate(passages, 1))
-    user = f"{_BLOCK_OPEN}\n{blocks}\n{_BLOCK_CLOSE}\n\n问题：{question.strip()}"
+    user = f"{BLOCK_OPEN}\n{blocks}\n{BLOCK_CLOSE}\n\n问题：{question.strip()}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
 def refusal_text(reason: str = "", question: str = "") -> str:
-    """The refusal sentence (contains 信息不足, as RGB and :func:`rag.eval.metrics.is_refusal` expect).
+    """The refusal sentence (contains 信息不足, as RGB and :func:`rag.text.citations.is_refusal` expect).
 
     Args:
         reason: short Chinese explanation of what is missing (optional).

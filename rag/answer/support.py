@@ -42,9 +42,9 @@ from typing import Sequence
 
 from rag.answer.passages import Passage, passage_year
 from rag.answer.question import QuestionInfo, is_generic_place, name_spans, term_in, year_parts
-from rag.chunk import split_sentences
 from rag.regions.lexicon import REF_RE, SUFFIX_LEVEL
 from rag.text.numbers import Quantity, extract_quantities, same_quantity
+from rag.text.sentences import split_sentences
 
 __all__ = ["SentenceScore", "SupportResult", "score_sentences", "check_support", "sentences_of", "unit_matches",
            "DEFAULT_MIN_COVERAGE"]

@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from rag.eval.metrics_answer import CITATION_MARKERS_RE, is_refusal, normalize_answer
-from rag.eval.metrics_citation import parse_markers
+from rag.text.citations import (CITATION_MARKERS_RE, claim_overlap, is_refusal, normalize_answer, parse_markers,
+                                strip_citations)
 from rag.text.numbers import extract_quantities, figure_spans, fold_text, numbers_in
 
 __all__ = ["Claim", "Verification", "parse_claims", "verify_answer", "UNSUPPORTED_MARK",
@@ -140,20 +140,6 @@ def _add(claims: list[Claim], text: str, a: int, b: int, cited: list[int], marke
     claims.append(Claim(piece.strip().lstrip("，,、；;：:"), a + lead, b - trail, list(cited), marker))
 
 
-def _bigrams(s: str) -> list[str]:
-    t = normalize_answer(s)
-    return [t[i:i + 2] for i in range(len(t) - 1)] or ([t] if t else [])
-
-
-def claim_overlap(claim: str, passage: str) -> float:
-    """Share of the claim's character bigrams (normalised) that occur in the passage."""
-    grams = set(_bigrams(claim))
-    if not grams:
-        return 0.0
-    hay = normalize_answer(passage)
-    return sum(g in hay for g in grams) / len(grams)
-
-
 def bigram_spans(claim: str, passage: str, min_len: int = 4) -> list[tuple[int, int]]:
     """Spans of ``passage`` that repeat runs (>= ``min_len`` chars) of the claim text.
 
@@ -161,7 +147,7 @@ def bigram_spans(claim: str, passage: str, min_len: int = 4) -> list[tuple[int, 
     after :func:`fold_text` (Simplified, half-width), so spans index the passage as given.
     """
     hay = fold_text(passage)
-    needle = fold_text(CITATION_MARKERS_RE.sub("", claim))
+    needle = fold_text(strip_citations(claim))
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(needle):

@@ -1,65 +1,32 @@
-"""Answer metrics: figure accuracy, char F1 / EM, ROUGE-L, refusal detection (pure functions).
+"""Answer metrics: figure accuracy, char F1 / EM, ROUGE-L, refusal accuracy (pure functions).
 
 All string comparisons first apply :func:`normalize_answer` (OpenCC t2s, half-width,
 lower case, punctuation and whitespace removed), so a Traditional-script answer
 (``5200萬元``) scores like its Simplified form. Functions score ONE item; aggregate with
-:func:`rag.eval.metrics.mean_defined`.
+:func:`rag.eval.metrics.mean_defined`. Marker stripping, answer normalisation and refusal
+detection live in :mod:`rag.text.citations` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from rag.text.numbers import figure_in_text, fold_text
+from rag.text.citations import (CITATION_MARKERS_RE, REFUSAL_PATTERNS, is_punct, is_refusal,  # noqa: F401 (re-exported)
+                                normalize_answer, strip_citations)
+from rag.text.normalize import fold_text
+from rag.text.numbers import figure_in_text
 
 __all__ = ["normalize_answer", "strip_citations", "answer_accuracy", "char_f1", "exact_match",
            "rouge_l", "lcs_length", "REFUSAL_PATTERNS", "is_refusal", "refusal_accuracy"]
 
-CITATION_MARKERS_RE = re.compile(r"(?:\s*[\[【［]\s*\d+(?:\s*[,，、\-–~]\s*\d+)*\s*[\]】］])+")
-
-
-def strip_citations(answer: str) -> str:
-    """Remove ``[n]`` / ``[1,2]`` / ``【3】`` citation markers (and the space before them).
-
-    Args:
-        answer: An answer with inline markers.
-
-    Returns:
-        The answer without markers.
-    """
-    return CITATION_MARKERS_RE.sub("", answer or "")
-
-
-def _is_punct(ch: str) -> bool:
-    return ch.isspace() or unicodedata.category(ch)[0] in "PSZ"
-
-
-def normalize_answer(s: str) -> str:
-    """SQuAD-style answer normalisation adapted to Chinese.
-
-    Source: SQuAD v1.1 ``evaluate-v1.1.py`` ``normalize_answer`` (lower case, drop
-    punctuation and extra whitespace; Rajpurkar et al. 2016) with the CMRC 2018 / DRCD
-    practice of dropping Chinese punctuation; plus OpenCC t2s and full-width folding (our
-    addition, so Traditional and Simplified compare equal). English articles are kept.
-
-    Args:
-        s: Any answer text.
-
-    Returns:
-        The normalised string (no whitespace, no punctuation or symbols).
-    """
-    return "".join(c for c in fold_text(strip_citations(s or "")).lower() if not _is_punct(c))
-
-
 def _segments(s: str) -> list[str]:
     """CMRC-2018-style mixed segmentation: each CJK char is a token, ASCII words/numbers (1.5) are one."""
     t = fold_text(strip_citations(s or "")).lower()
-    t = "".join(" " if _is_punct(c) and not (c == "." and t[i - 1:i].isdigit() and t[i + 1:i + 2].isdigit())
+    t = "".join(" " if is_punct(c) and not (c == "." and t[i - 1:i].isdigit() and t[i + 1:i + 2].isdigit())
                 else c for i, c in enumerate(t))
     return re.findall(r"[0-9a-z]+(?:\.[0-9]+)*|\S", t)
 
@@ -153,7 +120,7 @@ def _tokens(s: str, tokenizer: str) -> list[str]:
 
         jieba.setLogLevel(30)  # no "Building prefix dict" chatter on stderr
         text = fold_text(strip_citations(s or "")).lower()
-        return [t for t in jieba.lcut(text) if not all(_is_punct(c) for c in t)]
+        return [t for t in jieba.lcut(text) if not all(is_punct(c) for c in t)]
     raise ValueError(f"未知的分词方式 {tokenizer!r}：请使用 \"char\" 或 \"jieba\"")
 
 
@@ -211,40 +178,6 @@ def answer_accuracy(answer: str, must_include: Sequence[str], any_of: Sequence[s
     text = strip_citations(answer or "")
     ok = all(figure_in_text(f, text) for f in must) and (not anyf or any(figure_in_text(f, text) for f in anyf))
     return 1.0 if ok else 0.0
-
-
-REFUSAL_PATTERNS: tuple[str, ...] = (
-    r"信息不足", r"(?:资料|信息|内容|证据)(?:不足|不够|有限)以?",
-    r"(?:文档|文件|资料|材料|段落|上下文|文章|提供的(?:内容|信息))(?:中|里|内)?(?:并|均|都)?(?:没有|未|无|不)"
-    r"(?:提及|提到|包含|涉及|说明|给出|提供|记载|显示|明确|相关|有关|关于|找到|具体|见)",
-    r"(?:没有|未|并未|无|未能|不能|无法)(?:提及|提到|给出|找到|查到)(?:相关|具体|有关)?",
-    r"没有(?:提供|相关|足够|具体|明确)(?:的)?(?:信息|资料|数据|内容|说明)",
-    r"无法(?:回答|确定|得知|得出|判断|确认|提供|给出|找到|根据)", r"不能(?:回答|确定|确认)",
-    r"无从(?:得知|知晓|判断)", r"找不到(?:相关|有关|具体|该|此|答案|信息|数据)", r"未(?:能)?找到",
-    r"(?:无|没有)相关(?:信息|资料|数据|内容|记录)", r"暂无(?:相关)?(?:信息|资料|数据)",
-    r"不(?:清楚|知道|确定)", r"抱歉",
-    r"(?:do|does)n[o']?t(?:contain|mention|provide)", r"insufficientinformation", r"cannotanswer",
-)
-_REFUSAL_RE = re.compile("|".join(REFUSAL_PATTERNS), re.IGNORECASE)
-
-
-def is_refusal(answer: str) -> bool:
-    """Whether an answer declines to answer (says the documents lack the information).
-
-    Matches :data:`REFUSAL_PATTERNS` (文档中没有提及 / 无法回答 / 未提及 / 信息不足 /
-    没有提供相关信息 / 找不到相关 / 抱歉 …, and a few English forms) anywhere in the
-    t2s-normalised answer without whitespace, so a partial answer that also says part is
-    missing counts as a refusal; an empty answer is a refusal too. The pattern list is
-    public so reports can cite it.
-
-    Args:
-        answer: The system answer (any script).
-
-    Returns:
-        True for a refusal.
-    """
-    text = re.sub(r"\s+", "", fold_text(strip_citations(answer or "")))
-    return not text or bool(_REFUSAL_RE.search(text))
 
 
 def refusal_accuracy(items: Iterable[tuple[bool | str, bool]]) -> float | None:

@@ -23,7 +23,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rag.eval.metrics_answer import CITATION_MARKERS_RE, normalize_answer
+from rag.text.citations import (CITATION_MARKERS_RE, cited_numbers, claim_overlap, normalize_answer,
+                                parse_markers)  # parse_markers re-exported
 from rag.text.numbers import figure_in_text, numbers_in
 
 __all__ = ["CitedClaim", "parse_markers", "claims_from_answer", "citation_correct",
@@ -48,22 +49,6 @@ class CitedClaim:
     cited_n: tuple[int, ...]
     cited: tuple[str | None, ...]
     figures: tuple[str, ...]
-
-
-def parse_markers(group: str) -> list[int]:
-    """Passage numbers in a marker group: ``[1][3]`` → [1, 3]; ``[1-3]`` → [1, 2, 3]; ``【2，4】`` → [2, 4].
-
-    Args:
-        group: Text of one or more adjacent markers.
-
-    Returns:
-        Numbers in order, without repeats.
-    """
-    out: list[int] = []
-    for a, b in re.findall(r"(\d+)(?:\s*[\-–~]\s*(\d+))?", group):
-        lo, hi = int(a), int(b or a)
-        out += list(range(lo, hi + 1)) if 0 <= hi - lo <= 50 else [lo]
-    return list(dict.fromkeys(out))
 
 
 def claims_from_answer(answer: str, passages_by_n: Mapping[int, str]) -> list[CitedClaim]:
@@ -98,11 +83,6 @@ def claims_from_answer(answer: str, passages_by_n: Mapping[int, str]) -> list[Ci
     return claims
 
 
-def _bigrams(s: str) -> set[str]:
-    t = normalize_answer(s)
-    return {t[i:i + 2] for i in range(len(t) - 1)} or ({t} if t else set())
-
-
 def citation_correct(claim: CitedClaim, passage: str | None, min_overlap: float = 0.5) -> bool:
     """Whether one citation of ``claim`` supports it (definition in the module docstring).
 
@@ -118,11 +98,7 @@ def citation_correct(claim: CitedClaim, passage: str | None, min_overlap: float 
         return False
     if claim.figures:
         return any(figure_in_text(f, passage) for f in claim.figures)
-    grams = _bigrams(claim.text)
-    if not grams:
-        return False
-    hay = normalize_answer(passage)
-    return sum(g in hay for g in grams) / len(grams) >= min_overlap
+    return bool(normalize_answer(claim.text)) and claim_overlap(claim.text, passage) >= min_overlap
 
 
 def citation_precision(claims: Sequence[CitedClaim], min_overlap: float = 0.5) -> float | None:
@@ -173,8 +149,7 @@ def number_grounding_rate(answer: str, passages_by_n: Mapping[int, str], *, cite
     if not numbers:
         return None
     if cited_only:
-        ns = {n for m in CITATION_MARKERS_RE.finditer(answer) for n in parse_markers(m.group())}
-        pool = [passages_by_n[n] for n in sorted(ns) if n in passages_by_n]
+        pool = [passages_by_n[n] for n in sorted(cited_numbers(answer)) if n in passages_by_n]
     else:
         pool = list(passages_by_n.values())
     grounded = [any(figure_in_text(q.surface, p) for p in pool) for q in numbers]

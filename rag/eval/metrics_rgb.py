@@ -20,22 +20,16 @@ answers before matching, so Traditional-script outputs are scored fairly. With
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
+
+from rag.text.normalize import opencc_t2s
 
 __all__ = ["rgb_labels", "rgb_accuracy", "rgb_rejected", "rgb_error_detected", "rgb_correction_rate"]
 
 AnswerGroups = Sequence[str | Sequence[str]]
 
 
-@lru_cache(maxsize=1)
-def _converter():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 def _t2s(text: str) -> str:
-    return _converter().convert(text) if text else text
+    return opencc_t2s().convert(text) if text else text
 
 
 def _prep(output: str, t2s: bool) -> str:

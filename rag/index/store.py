@@ -25,6 +25,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from rag.text.hashing import text_hash
 from rag.text.injection import injected_spans
 from rag.types import Chunk, DocMeta, Document
 
@@ -54,11 +55,6 @@ _CHUNK_COLUMNS = (
 _CHUNK_SQL = _CHUNK_COLUMNS.format(flagged="c.flagged")
 _CHUNK_SQL_OLD = _CHUNK_COLUMNS.format(flagged="NULL")
 _TOKEN_SEP = " "
-
-
-def text_hash(text: str) -> str:
-    """sha256 of a chunk's normalised text: the embedding-cache key."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def params_key(params: dict[str, Any] | None) -> str:

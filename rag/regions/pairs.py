@@ -21,8 +21,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
-from rag.chunk import split_sentences
 from rag.regions.gazetteer import Mention
+from rag.text.sentences import split_sentences
 
 __all__ = ["PairHit", "find_pairs", "PAIR_VERBS", "PAIR_KEYWORDS"]
 

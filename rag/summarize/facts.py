@@ -23,10 +23,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from rag.chunk import split_sentences
 from rag.regions.corpus import RegionStore
 from rag.text.injection import INJECTION_FLAG
 from rag.text.numbers import Quantity, extract_quantities
+from rag.text.sentences import split_sentences
 from rag.types import Document
 
 __all__ = ["Fact", "collect_facts", "substantive", "trim_sentence", "is_event", "family_of", "PEOPLE_UNITS"]

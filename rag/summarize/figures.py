@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from rag.summarize.facts import PEOPLE_UNITS, Fact, substantive
+from rag.text.ngrams import char_bigrams, containment
 from rag.text.numbers import Quantity, extract_quantities, same_quantity
 
 __all__ = ["FigureRow", "Conflict", "figure_rows", "find_conflicts", "measure_similarity", "period_of"]
@@ -180,8 +181,7 @@ def _quoted(text: str, pos: int) -> bool:
 
 
 def _bigrams(s: str) -> set[str]:
-    t = re.sub(r"[^\w]", "", s)
-    return {t[i:i + 2] for i in range(len(t) - 1)}
+    return char_bigrams(re.sub(r"[^\w]", "", s))
 
 
 def measure_similarity(a: str, b: str) -> float:
@@ -189,7 +189,7 @@ def measure_similarity(a: str, b: str) -> float:
     ga, gb = _bigrams(a), _bigrams(b)
     if len(ga) < 2 or len(gb) < 2:
         return 0.0
-    return len(ga & gb) / min(len(ga), len(gb))
+    return containment(ga, gb)
 
 
 def _point(period: str | None) -> bool:

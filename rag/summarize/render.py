@@ -1,32 +1,27 @@
 """Markdown and JSON output of a region summary, and the text listing of `shanhai regions`.
 
 Article text and model output are untrusted: in Markdown every piece of it goes through
-:func:`md_escape` (HTML-escaped, Markdown link/emphasis/table syntax neutralised); only our
-own ``[n]`` markers and table structure are emitted raw.
+:func:`md_escape` (one line of :func:`rag.text.escape.md_escape`: Markdown punctuation
+backslash-escaped, then HTML-escaped); only our own ``[n]`` markers and table structure are
+emitted raw.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
-from rag.eval.metrics_answer import CITATION_MARKERS_RE
 from rag.regions.corpus import RegionStore
 from rag.summarize.summary import RegionSummary
+from rag.text.citations import CITATION_MARKERS_RE
+from rag.text.escape import md_escape as _md_escape
 
 __all__ = ["md_escape", "render_markdown", "render_json", "regions_text", "marked_markdown"]
 
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
-_LINE_START = re.compile(r"^(\s*)([#+\-=*]+(?=\s)|>|\d+[.)](?=\s))", re.MULTILINE)
-
 
 def md_escape(text: Any) -> str:
-    """Untrusted text as inert Markdown: HTML escaped, link/emphasis/code/table syntax and
-    line-leading block markers backslash-escaped, newlines folded to spaces."""
-    t = html.escape(str(text or ""), quote=False).replace("\r", " ").replace("\n", " ")
-    t = _MD_SPECIAL.sub(r"\\\1", t)
-    return _LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), t)
+    """Untrusted text as one line of inert Markdown (:func:`rag.text.escape.md_escape`)."""
+    return _md_escape(text, one_line=True)
 
 
 def marked_markdown(marked: str) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from rag.text.bylines import (COUNTER_KEYS, DATE_KEYS, EDITOR_KEYS, MORE_COUNTER_KEYS, SOURCE_KEYS, STAFF_KEYS,
+                              alternation)
 from rag.text.edits import Edit
 
 NAV = "navigation"
@@ -27,11 +29,8 @@ _CRUMB_RE = re.compile(
 )
 _PAGER_RE = re.compile(r"(上一页|下一页|上一頁|下一頁|尾页|尾頁)")
 _SITE_HEADER_RE = re.compile(r"^[\w\-·.]{1,14}(网|網|网站|網站|在线|在線|频道|頻道|门户|門戶)$")
-_BYLINE_KEYS = (
-    r"来源|來源|信息来源|信息來源|出处|出處|作者|编辑|編輯|责编|責編|责任编辑|責任編輯|发布时间|發布時間|"
-    r"发布日期|發布日期|发表时间|發表時間|更新时间|更新時間|时间|時間|日期|浏览次数|瀏覽次數|浏览|瀏覽|"
-    r"点击数|點擊數|点击|點擊|阅读|閱讀|字号|字號|记者|記者|通讯员|通訊員|摄影|攝影|供稿|稿源"
-)
+# Each key is followed by a colon in every pattern, so the order of the alternatives does not matter.
+_BYLINE_KEYS = alternation(SOURCE_KEYS, EDITOR_KEYS, STAFF_KEYS, DATE_KEYS, MORE_COUNTER_KEYS, COUNTER_KEYS)
 _BYLINE_KEY_RE = re.compile(rf"({_BYLINE_KEYS})\s*[:：]")
 # A field is "key: value" where the value runs to a wide gap, a separator or the next key.
 _FIELD_RE = re.compile(rf"(?:{_BYLINE_KEYS})\s*[:：]\s*(?:(?!{_BYLINE_KEYS})[^\s|｜,，;；。)）】\]]){{0,24}}")

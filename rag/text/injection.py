@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
-__all__ = ["injected_spans", "clip_spans", "is_instruction", "INJECTION_FLAG",
+__all__ = ["injected_spans", "is_instruction", "INJECTION_FLAG",
            "INJECTION_LABEL", "withheld_notice"]
 
 INJECTION_FLAG = "injection"
@@ -152,16 +152,6 @@ def injected_spans(text: str) -> list[tuple[int, int]]:
     for line in text.split("\n"):
         out += [(pos + a, pos + b) for a, b in _sentences(line) if is_instruction(line[a:b])]
         pos += len(line) + 1
-    return out
-
-
-def clip_spans(spans: Sequence[Sequence[int]], start: int, end: int) -> list[tuple[int, int]]:
-    """The parts of document ``spans`` inside ``[start, end)``, relative to ``start`` (a chunk's view)."""
-    out = []
-    for a, b in spans:
-        lo, hi = max(int(a), start), min(int(b), end)
-        if lo < hi:
-            out.append((lo - start, hi - start))
     return out
 
 

@@ -12,24 +12,20 @@ import datetime as dt
 import re
 from typing import Any
 
+from rag.text.bylines import COUNTER_KEYS, DATE_KEYS, EDITOR_KEYS, SOURCE_KEYS, SOURCE_KEYS_LONG, alternation
 from rag.text.normalize import fullwidth_to_halfwidth, normalize
 from rag.text.pinyin import strip_annotations
 
 _HEAD_LINES = 8
-_SOURCE_KEY_RE = re.compile(
-    r"(?:信息来源|信息來源|稿件来源|稿件來源|文章来源|文章來源|新闻来源|新聞來源|来源|來源|出处|出處|稿源)\s*[:：]\s*"
-)
+_SOURCE_KEY_RE = re.compile(rf"(?:{alternation(SOURCE_KEYS_LONG, SOURCE_KEYS)})\s*[:：]\s*")
 _STOP_RE = re.compile(
-    r"\s{2,}|\s*(?:发布时间|發布時間|发布日期|發布日期|发表时间|發表時間|更新时间|更新時間|时间|時間|日期|作者|"
-    r"编辑|編輯|责编|責編|浏览|瀏覽|点击|點擊|字号|字號|\d{4}\s*[-年/.])|[)）】\]|｜,，;；。]"
+    rf"\s{{2,}}|\s*(?:{alternation(DATE_KEYS, EDITOR_KEYS, COUNTER_KEYS)}|\d{{4}}\s*[-年/.])|[)）】\]|｜,，;；。]"
 )
 _AUTHOR_RE = re.compile(r"作者\s*[:：]\s*([^\s,，;；|｜)）]{2,20})")
 _REPORTER_RE = re.compile(r"^\s*([^\s，。,、:：]{2,20}?)\s*(?:记者|記者|特约记者|特約記者)\s*[\u4e00-\u9fff]{2,4}")
 _SITE_RE = re.compile(r"^[\w\-·.]{1,14}(?:网|網|网站|網站|在线|在線|频道|頻道)$")
 _ANON = {"佚名", "匿名", "未知", "本站", "本网", "本網", "admin", "管理员", "管理員", "网络", "網絡", "网友", "網友"}
-_DATE_KEY_RE = re.compile(
-    r"(?:发布时间|發布時間|发布日期|發布日期|发表时间|發表時間|更新时间|更新時間|时间|時間|日期|date|Date)\s*[:：]\s*"
-)
+_DATE_KEY_RE = re.compile(rf"(?:{alternation(DATE_KEYS, ('date', 'Date'))})\s*[:：]\s*")
 _DATE_RE = re.compile(
     r"(?<!\d)(\d{4})\s*(?:年\s*(\d{1,2})\s*月(?:\s*(\d{1,2})\s*[日号]?)?|[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)(?!\d)"
 )

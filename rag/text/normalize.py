@@ -8,6 +8,9 @@ OpenCC's t2s tables (TSPhrases + TSCharacters, from the installed
 ``str.translate`` for single characters, which is ~10x faster than the package's own
 converter and gives the same result on running text. Any table entry that would change
 length is ignored, and the result is checked per character (fallback: keep the char).
+
+:func:`opencc_t2s` is the one place the package's own converter is created (used by
+:func:`fold_text`, the comparison form of figures and answers, and by RGB scoring).
 """
 
 from __future__ import annotations
@@ -175,3 +178,40 @@ def detect_script(text: str) -> str:
     if share <= 0.2:
         return "simplified"
     return "mixed"
+
+
+@lru_cache(maxsize=1)
+def opencc_t2s():
+    """The OpenCC t2s converter of ``opencc-python-reimplemented``, created once.
+
+    Returns:
+        The converter; its ``convert`` may change length (:func:`t2s` never does).
+    """
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+_KEEP_FULLWIDTH = set("，；：！？（）")
+_FOLD = {c: chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F) if chr(c) not in _KEEP_FULLWIDTH}
+_FOLD.update({0x3000: " ", 0x00A0: " ", 0x2212: "-"})
+
+
+@lru_cache(maxsize=1024)
+def fold_text(text: str) -> str:
+    """Length-preserving normalisation used to compare figures and answers: OpenCC t2s (guarded
+    char by char should it ever change length), full-width ASCII → half-width except Chinese
+    punctuation ，；：！？（）, NBSP/ideographic space → space, U+2212 → ``-``.
+
+    Args:
+        text: Any text, Simplified or Traditional.
+
+    Returns:
+        A string of exactly ``len(text)`` characters.
+    """
+    if not text:
+        return ""
+    conv = opencc_t2s().convert(text)
+    if len(conv) != len(text):
+        conv = "".join(c2 if len(c2 := opencc_t2s().convert(c)) == 1 else c for c in text)
+    return conv.translate(_FOLD)

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
+from rag.text.citations import MARKER_BODY
+from rag.text.normalize import fold_text
+
 __all__ = ["Quantity", "fold_text", "parse_number", "extract_quantities", "same_quantity",
            "figure_in_text", "figure_spans", "numbers_in"]
 
@@ -45,38 +48,6 @@ class Quantity:
     end: int
     surface: str
     approx: bool = False
-
-
-@lru_cache(maxsize=1)
-def _t2s():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
-_KEEP_FULLWIDTH = set("，；：！？（）")
-_FOLD = {c: chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F) if chr(c) not in _KEEP_FULLWIDTH}
-_FOLD.update({0x3000: " ", 0x00A0: " ", 0x2212: "-"})
-
-
-@lru_cache(maxsize=1024)
-def fold_text(text: str) -> str:
-    """Length-preserving normalisation used for every comparison here: OpenCC t2s (guarded
-    char by char should it ever change length), full-width ASCII → half-width except Chinese
-    punctuation ，；：！？（）, NBSP/ideographic space → space, U+2212 → ``-``.
-
-    Args:
-        text: Any text, Simplified or Traditional.
-
-    Returns:
-        A string of exactly ``len(text)`` characters.
-    """
-    if not text:
-        return ""
-    conv = _t2s().convert(text)
-    if len(conv) != len(text):
-        conv = "".join(c2 if len(c2 := _t2s().convert(c)) == 1 else c for c in text)
-    return conv.translate(_FOLD)
 
 
 _CN_DIGITS = {"零": 0, "〇": 0, **dict(zip("一二三四五六七八九", range(1, 10))), "两": 2,
@@ -437,7 +408,7 @@ def figure_in_text(figure: str, text: str) -> bool:
     return bool(figure_spans(figure, text))
 
 
-_CITATION_RE = re.compile(r"[\[【]\s*\d+(?:\s*[,，、\-–~]\s*\d+)*\s*[\]】]")  # run on folded text
+_CITATION_RE = re.compile(MARKER_BODY)  # one marker
 _ORDINAL_RE = re.compile(r"(?:^|(?<=[\n。；;：:！？!?]))\s*[（(]?\d{1,2}\s*[.、)）](?!\d)|[（(]\d{1,2}[)）]|第")
 
 

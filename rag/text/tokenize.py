@@ -22,6 +22,8 @@ import logging
 import re
 import threading
 
+from rag.text.ngrams import char_ngrams
+
 # Bump when the token stream for the same text changes: stored chunk tokens are then redone.
 TOKENIZER_VERSION = "jieba-search+bigram-1"
 
@@ -117,7 +119,7 @@ def bigram_tokens(text: str) -> list[str]:
         if len(run) == 1:
             out.append(BIGRAM_MARK + run)
         else:
-            out.extend(BIGRAM_MARK + run[i : i + 2] for i in range(len(run) - 1))
+            out.extend(BIGRAM_MARK + g for g in char_ngrams(run, 2))
     return out
 
 
