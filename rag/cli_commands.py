@@ -17,7 +17,7 @@ def add_parsers(sub, common) -> None:
     p = sub.add_parser("models", help="准备/查看离线模型")
     common(p, index=False)
     p.add_argument("action", choices=["prepare", "status"])
-    p.add_argument("--only", choices=["embedding", "llm"], help="只处理其中一个模型")
+    p.add_argument("--only", choices=["embedding", "llm", "judge"], help="只处理其中一个模型")
     p.add_argument("--force", action="store_true", help="重新构建，即使缓存可用")
     p.add_argument("--deep", action="store_true", help="status 时重新计算校验和")
     p.add_argument("--no-smoke", action="store_true", help="prepare 后不在子进程中试运行本地模型")

@@ -46,6 +46,22 @@ def gguf_path(config: Config) -> Path:
     return Path(custom).expanduser() if custom else config.models_dir / GGUF_NAME
 
 
+def judge_dir(config: Config) -> Path:
+    """Folder of the assembled evidence judge (rag/judge)."""
+    judge = config.get("judge") or {}
+    if judge.get("dir"):
+        return Path(judge["dir"]).expanduser()
+    return config.models_dir / judge.get("name", "evidence-judge-zh")
+
+
+def judge_weights_dir(config: Config) -> Path:
+    """Folder holding the shipped judge weights (``judge.json`` + ``judge-weights.safetensors``)."""
+    from rag.judge.weights import SHIPPED_DIR
+
+    custom = config.get("judge.weights")
+    return Path(custom).expanduser() if custom else SHIPPED_DIR
+
+
 def prepare_models(config: Config, *, only: str | None = None, force: bool = False, progress: bool = True) -> list[Path]:
     """Build every model from its installed packages (cached; verified). Returns the ready paths.
 
@@ -56,9 +72,16 @@ def prepare_models(config: Config, *, only: str | None = None, force: bool = Fal
     from rag.llm.gguf import prepare_gguf
 
     ready: list[Path] = []
-    if only in (None, "embedding"):
-        ready.append(prepare_embedding_model(embedding_dir(config), progress=progress, force=force))
-        ready.append(prepare_onnx_model(embedding_dir(config), onnx_dir(config), progress=progress, force=force))
+    if only in (None, "embedding", "judge"):
+        e5 = prepare_embedding_model(embedding_dir(config), progress=progress, force=force and only != "judge")
+        if only != "judge":
+            ready.append(e5)
+            ready.append(prepare_onnx_model(embedding_dir(config), onnx_dir(config), progress=progress, force=force))
+    if only in (None, "judge"):
+        from rag.judge.provision import prepare_judge
+
+        ready.append(prepare_judge(judge_dir(config), e5, progress=progress, force=force,
+                                   shipped=judge_weights_dir(config)))
     if only in (None, "llm"):
         target = gguf_path(config)
         ready.append(prepare_gguf(target.parent, progress=progress, force=force))
@@ -69,12 +92,14 @@ def model_status(config: Config, *, deep: bool = False) -> list[dict]:
     """One status row per model: name, path, ready, size_mb, detail."""
     from embeddings.onnx_export import onnx_model_status
     from embeddings.provision import embedding_model_status
+    from rag.judge.provision import judge_status
     from rag.llm.gguf import gguf_status
 
     return [
         embedding_model_status(embedding_dir(config), deep=deep),
         onnx_model_status(onnx_dir(config), deep=deep),
         gguf_status(gguf_path(config).parent, deep=deep),
+        judge_status(judge_dir(config), deep=deep, shipped=judge_weights_dir(config)),
     ]
 
 

@@ -38,6 +38,7 @@ from rag.answer.passages import Passage, passages_from_hits, passages_from_texts
 from rag.answer.postcheck import answer_grounded
 from rag.answer.prompt import build_messages, refusal_text
 from rag.answer.question import QuestionInfo, analyze_question
+from rag.answer.rerank import rerank
 from rag.answer.support import SupportResult, check_support
 from rag.answer.verify import complete_units, verify_answer
 from rag.text.citations import CITATION_MARKERS_RE, is_refusal, parse_markers
@@ -65,6 +66,8 @@ class _Part:
     checks: dict = field(default_factory=dict)
     support_spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     best_dense: float | None = None
+    judge_top: float | None = None
+    judge_seconds: float = 0.0
     max_tokens: int = 0
     prompt_fit: dict | None = None
 
@@ -91,6 +94,14 @@ class Answerer:
         self.min_relevance = float(a.get("min_relevance", 0.0) or 0.0)
         self.min_coverage = float(a.get("min_coverage", 0.5))
         self.candidates = int(a.get("candidates", 8))
+        j = config.get("judge") or {}
+        # the evidence judge reorders judge.candidates retrieved chunks, keeping answer.candidates
+        self.rerank = bool(j.get("rerank", False))
+        self.judge_candidates = int(j.get("candidates", 16))
+        self.judge_rrf_k = float(j.get("rrf_k", 10))
+        # refuse without the LLM when no judged window reaches this (0 = never)
+        self.refuse_below = float(j.get("refuse_below", 0.0) or 0.0) if self.rerank else 0.0
+        self._judge: Any = None
         self.max_tokens = int(a.get("max_tokens", 200))
         self.temperature = float(a.get("temperature", 0.0))
         self.split_parts = bool(a.get("split_questions", True))
@@ -184,9 +195,25 @@ class Answerer:
             else:
                 if self.search is None:
                     raise ValueError("Answerer 需要检索函数（search）或直接给出段落（passages）")
-                cands = passages_from_hits(self._search(pq, max(k, self.candidates), filters))
-            parts.append(_Part(pq, analyze_question(pq), cands))
+                n = max(k, self.judge_candidates if self.rerank else self.candidates)
+                cands = passages_from_hits(self._search(pq, n, filters))
+            part = _Part(pq, analyze_question(pq), cands)
+            if self.rerank and cands:
+                keep = len(cands) if given is not None else max(k, self.candidates)
+                ranked = rerank(self.judge, pq, cands, keep=keep, rrf_k=self.judge_rrf_k)
+                part.candidates, part.judge_top = ranked.passages, ranked.top
+                part.judge_seconds = ranked.seconds
+            parts.append(part)
         return parts
+
+    @property
+    def judge(self) -> Any:
+        """The evidence judge (loaded on first use; section ``judge``)."""
+        if self._judge is None:
+            from rag.judge.model import load_judge
+
+            self._judge = load_judge(self.config)
+        return self._judge
 
     def _search(self, question: str, n: int, filters: Any) -> Sequence[Hit]:
         """``n`` hits plus one more for each hit holding suspected instructions (those are
@@ -217,6 +244,9 @@ class Answerer:
         part.best_dense = best
         if not given and best is not None and best < self.min_relevance:
             part.refused_reason = "没有检索到与问题相关的内容"
+            return
+        if part.judge_top is not None and part.judge_top < self.refuse_below:
+            part.refused_reason = "证据判别模型认为检索到的段落都不能回答该问题"
             return
         part.support = check_support(part.info, part.candidates, min_coverage=self.min_coverage)
         if not part.support.supported:
@@ -402,7 +432,9 @@ def _merge_checks(parts: list[_Part]) -> dict:
         "injection_withheld": _withheld(parts),
         "support": [{"question": p.question, "supported": bool(p.support and p.support.supported),
                      "refused": p.refused, "reason": p.refused_reason,
-                     "best_dense": None if p.best_dense is None else round(p.best_dense, 4)} for p in parts],
+                     "best_dense": None if p.best_dense is None else round(p.best_dense, 4),
+                     "judge_top": None if p.judge_top is None else round(p.judge_top, 4),
+                     "judge_seconds": round(p.judge_seconds, 4)} for p in parts],
     }
     return checks
 

@@ -1,0 +1,50 @@
+"""Reorder answer candidates by the evidence judge (rag/judge) before any rule or the LLM sees them.
+
+Retrieval fuses dense and BM25 ranks, which rewards passages that share the question's words;
+the judge reads each sentence window (with its article title) and scores whether it answers
+the question. The two orders are fused by reciprocal rank (``1/(k + retrieval rank) + 1/(k + judge
+rank)``): the judge pulls an answer-bearing passage up from beyond the first few and pushes
+same-topic passages without an answer down, while the retrieval order keeps a vague question
+(whose windows all score alike) from being reordered by noise. Passages withheld as data
+(suspected instructions) are not judged and are kept after the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from rag.answer.passages import Passage
+
+
+@dataclass(frozen=True)
+class Reranked:
+    """Candidates in judged order, the judge's best passage score and the seconds it took."""
+
+    passages: list[Passage]
+    scores: list[float]
+    top: float
+    seconds: float
+
+
+def rerank(judge: Any, question: str, passages: Sequence[Passage], *, keep: int, rrf_k: float = 10.0) -> Reranked:
+    """Sort ``passages`` by retrieval and judged evidence; keep the ``keep`` best usable ones
+    (withheld ones kept too, last).
+
+    Args:
+        judge: an :class:`rag.judge.model.EvidenceJudge`.
+        question: the (sub-)question.
+        passages: retrieved (or supplied) candidates, in retrieval order.
+        keep: usable passages kept after sorting (``answer.candidates``).
+        rrf_k: rank-fusion constant (``judge.rrf_k``); smaller = the first ranks weigh more.
+    """
+    usable = [p for p in passages if not p.withheld]
+    withheld = [p for p in passages if p.withheld]
+    judged = judge.judge(question, [p.text for p in usable], titles=[p.title or "" for p in usable])
+    scores = [float(s) for s in judged.passage_scores]
+    by_judge = sorted(range(len(usable)), key=lambda i: (-scores[i], i))
+    judge_rank = {i: r for r, i in enumerate(by_judge)}
+    fused = [1.0 / (rrf_k + i + 1) + 1.0 / (rrf_k + judge_rank[i] + 1) for i in range(len(usable))]
+    order = sorted(range(len(usable)), key=lambda i: (-fused[i], i))[:keep]
+    return Reranked([usable[i] for i in order] + withheld, [scores[i] for i in order],
+                    judged.top, judged.seconds)
