@@ -162,9 +162,19 @@ def test_cli_reports_missing_index_and_empty_question(tmp_path, capsys):
 
 
 def test_missing_model_files_say_to_run_models_prepare(tmp_path):
-    config = load_config(overrides={"home": str(tmp_path), "models.auto_prepare": False})
+    config = load_config(overrides={"home": str(tmp_path), "models.auto_prepare": False, "judge.rerank": False})
     a = Answerer(config, backend="llama_cpp")
     with pytest.raises(LLMError) as err:
+        a.answer("2020年青山县获得了多少帮扶资金？", passages=[FUNDS_2020])
+    assert "shanhai models prepare" in str(err.value)
+
+
+def test_missing_judge_says_to_run_models_prepare(tmp_path):
+    from rag.judge.model import JudgeMissingError
+
+    config = load_config(overrides={"home": str(tmp_path), "models.auto_prepare": False})
+    a = Answerer(config, backend="extractive")
+    with pytest.raises(JudgeMissingError) as err:
         a.answer("2020年青山县获得了多少帮扶资金？", passages=[FUNDS_2020])
     assert "shanhai models prepare" in str(err.value)
 

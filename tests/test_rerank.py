@@ -39,8 +39,16 @@ def test_judge_pulls_a_far_answer_up_and_keeps_the_best():
     out = rerank(FakeJudge(), "问题？", cands, keep=8, rrf_k=10)
     ids = [p.chunk_id for p in out.passages]
     assert len(ids) == 8 and "c12" in ids          # rank 13 by retrieval, first by the judge
-    assert ids[0] == "c0"                            # retrieval's first stays on top when judged alike
+    assert ids == sorted(ids, key=lambda c: int(c[1:]))  # kept in retrieval order
+    assert ids[0] == "c0"
     assert out.top == pytest.approx(0.95)
+
+
+def test_the_judge_chooses_the_set_not_the_order():
+    cands = [_p(0, 0.1), _p(1, 0.2), _p(2, 0.9)]
+    out = rerank(FakeJudge(), "问题？", cands, keep=3)
+    assert [p.chunk_id for p in out.passages] == ["c0", "c1", "c2"]
+    assert out.scores == pytest.approx([0.1, 0.2, 0.9])
 
 
 def test_equal_judgements_keep_retrieval_order():

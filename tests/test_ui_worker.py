@@ -60,8 +60,8 @@ def fake_app(seed_pipeline, tmp_path):
                                                "llm.llama_cpp.generation_timeout": 3})
     made = []
 
-    def make(target: str = "worker_fakes:Echo"):
-        app = _app(seed_pipeline, ProcessLlamaBackend(cfg, target=target, shared=False))
+    def make(target: str = "worker_fakes:Echo", **over):
+        app = _app(seed_pipeline, ProcessLlamaBackend(cfg, target=target, shared=False), **over)
         made.append(app)
         return app
 
@@ -97,7 +97,9 @@ def _concurrent_chats(ctx, n: int, gap_s: float) -> list[list[str]]:
 
 # -- fast: a light backend in the real worker ------------------------------------------------------
 def test_waiting_chats_show_their_place_in_the_queue(fake_app):
-    app = fake_app()
+    # without the evidence judge: its per-request work (serialised) before the model queue would
+    # change the arrival order this test sets up with 0.3 s gaps
+    app = fake_app(**{"judge.rerank": False})
     states = _concurrent_chats(app.ctx, 3, 0.3)
     first, _, third = states
     assert not any("排队中" in s for s in first)

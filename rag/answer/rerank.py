@@ -3,10 +3,12 @@
 Retrieval fuses dense and BM25 ranks, which rewards passages that share the question's words;
 the judge reads each sentence window (with its article title) and scores whether it answers
 the question. The two orders are fused by reciprocal rank (``1/(k + retrieval rank) + 1/(k + judge
-rank)``): the judge pulls an answer-bearing passage up from beyond the first few and pushes
-same-topic passages without an answer down, while the retrieval order keeps a vague question
-(whose windows all score alike) from being reordered by noise. Passages withheld as data
-(suspected instructions) are not judged and are kept after the others.
+rank)``) to choose **which** passages are kept: the judge pulls an answer-bearing passage in from
+beyond the first few and drops same-topic passages without an answer. The kept passages stay in
+retrieval order: on a vague question (张家港向沿河投入多少资金？) every window scores alike and
+the judge's own order puts a small donation before the funds, so ordering is left to retrieval
+and the support rules. Passages withheld as data (suspected instructions) are not judged and are
+kept after the others.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ class Reranked:
 
 
 def rerank(judge: Any, question: str, passages: Sequence[Passage], *, keep: int, rrf_k: float = 10.0) -> Reranked:
-    """Sort ``passages`` by retrieval and judged evidence; keep the ``keep`` best usable ones
+    """Keep the ``keep`` usable passages best by retrieval and judged evidence, in retrieval order
     (withheld ones kept too, last).
 
     Args:
@@ -45,6 +47,6 @@ def rerank(judge: Any, question: str, passages: Sequence[Passage], *, keep: int,
     by_judge = sorted(range(len(usable)), key=lambda i: (-scores[i], i))
     judge_rank = {i: r for r, i in enumerate(by_judge)}
     fused = [1.0 / (rrf_k + i + 1) + 1.0 / (rrf_k + judge_rank[i] + 1) for i in range(len(usable))]
-    order = sorted(range(len(usable)), key=lambda i: (-fused[i], i))[:keep]
+    order = sorted(sorted(range(len(usable)), key=lambda i: (-fused[i], i))[:keep])
     return Reranked([usable[i] for i in order] + withheld, [scores[i] for i in order],
                     judged.top, judged.seconds)
