@@ -37,6 +37,7 @@ from embeddings.provision import (
     _lock,
     _swap_into_place,
     _write_json,
+    check_files,
     hash_folder,
     prepare_embedding_model,
 )
@@ -226,16 +227,11 @@ def _check_onnx(folder: Path, deep: bool) -> str | None:
     files = manifest.get("files") or {}
     if FP32_FILE not in files or TOKENIZER_FILE not in files:
         return "清单不完整"
-    actual = hash_folder(folder, desc="复核 ONNX 校验和") if deep else {}
-    for rel, info in files.items():
-        path = folder / rel
-        if not path.is_file():
-            return f"缺少文件 {rel}"
-        if path.stat().st_size != info.get("size"):
-            return f"文件 {rel} 大小不符（{path.stat().st_size} 字节，应为 {info.get('size')}）"
-        if deep and actual.get(rel, {}).get("sha256") != info.get("sha256"):
-            return f"文件 {rel} 的 sha256 与清单不符（文件已损坏或被修改）"
-    return None
+    problem = check_files(folder, files)
+    if problem or not deep:
+        return problem
+    actual = hash_folder(folder, desc="复核 ONNX 校验和")
+    return check_files(folder, files, lambda rel: actual.get(rel, {}).get("sha256"))
 
 
 def onnx_model_status(folder: Path, *, deep: bool = False) -> dict:

@@ -19,7 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -258,16 +258,41 @@ def _folder_mb(folder: Path) -> float:
     return round(sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6, 1)
 
 
+def read_manifest(folder: Path, name: str, *, missing_hint: str = "") -> tuple[dict, str | None]:
+    """The parsed manifest ``folder/name`` and None, or ``({}, Chinese reason)`` when the folder or
+    the manifest is missing or unreadable (shared by every assembled model folder)."""
+    if not folder.is_dir():
+        return {}, "目录不存在"
+    try:
+        data = json.loads((folder / name).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}, f"缺少清单文件 {name}{missing_hint}"
+    except (OSError, ValueError) as exc:
+        return {}, f"清单文件 {name} 无法读取：{exc}"
+    return (data, None) if isinstance(data, dict) else ({}, f"清单文件 {name} 不是对象")
+
+
+def check_files(folder: Path, files: dict, sha256: Callable[[str], str | None] | None = None) -> str | None:
+    """None when every manifest file exists with its size (and, given ``sha256(rel)``, its
+    checksum), else a Chinese reason naming the first bad file. Sizes are checked first."""
+    for rel, info in files.items():
+        path = folder / rel
+        if not path.is_file():
+            return f"缺少文件 {rel}"
+        if path.stat().st_size != info.get("size"):
+            return f"文件 {rel} 大小不符（{path.stat().st_size} 字节，应为 {info.get('size')}）"
+    if sha256 is not None:
+        for rel, info in files.items():
+            if sha256(rel) != info.get("sha256"):
+                return f"文件 {rel} 的 sha256 与清单不符（文件已损坏或被修改）"
+    return None
+
+
 def _check(folder: Path, deep: bool, progress: bool = False) -> str | None:
     """Return None when ready, else a Chinese reason."""
-    if not folder.is_dir():
-        return "目录不存在"
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return f"缺少清单文件 {MANIFEST}（可能是未完成的旧目录）"
-    except (OSError, ValueError) as exc:
-        return f"清单文件 {MANIFEST} 无法读取：{exc}"
+    manifest, problem = read_manifest(folder, MANIFEST, missing_hint="（可能是未完成的旧目录）")
+    if problem:
+        return problem
     if manifest.get("name") != MODEL_NAME or manifest.get("dim") != DIM:
         return f"清单中的模型是 {manifest.get('name')}（{manifest.get('dim')} 维），不是 {MODEL_NAME}"
     if manifest.get("converter_version") != CONVERTER_VERSION:
@@ -281,18 +306,11 @@ def _check(folder: Path, deep: bool, progress: bool = False) -> str | None:
         return "清单不完整（没有记录 model.safetensors）"
     if not (folder / "2_Normalize").is_dir():
         return "缺少目录 2_Normalize"
-    for rel, info in files.items():
-        path = folder / rel
-        if not path.is_file():
-            return f"缺少文件 {rel}"
-        if path.stat().st_size != info.get("size"):
-            return f"文件 {rel} 大小不符（{path.stat().st_size} 字节，应为 {info.get('size')}）"
-    if deep:
-        actual = hash_folder(folder, progress=progress, desc="复核校验和")
-        for rel, info in files.items():
-            if actual.get(rel, {}).get("sha256") != info.get("sha256"):
-                return f"文件 {rel} 的 sha256 与清单不符（文件已损坏或被修改）"
-    return None
+    problem = check_files(folder, files)
+    if problem or not deep:
+        return problem
+    actual = hash_folder(folder, progress=progress, desc="复核校验和")
+    return check_files(folder, files, lambda rel: actual.get(rel, {}).get("sha256"))
 
 
 def embedding_model_status(target_dir: Path, *, deep: bool = False) -> dict:

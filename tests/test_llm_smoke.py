@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from worker_fakes import pid_alive
 
 from rag.cli import main
 from rag.config import load_config
@@ -37,14 +37,6 @@ def config():
     return load_config(environ={})
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_a_child_killed_by_sigill_is_diagnosed(config):
     result = smoke_test(config, command=[sys.executable, "-c", SIGILL_WORKER], timeout_s=60)
     assert not result.ok and result.variant == "zen4"
@@ -66,9 +58,9 @@ def test_a_hanging_child_times_out_and_is_killed(config, tmp_path):
     assert "超时" in text and "2 秒" in text and "start_timeout" in text
     pid = int(pid_file.read_text())
     deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid)
+    assert not pid_alive(pid)
 
 
 def test_a_python_error_in_the_child_is_reported(config):

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from worker_fakes import pid_alive
 
 from rag.config import load_config
 from rag.llm import LLMError, create_backend
@@ -42,14 +43,6 @@ def echo():
     backend = _fake()
     yield backend
     backend.close()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # -- exit descriptions -----------------------------------------------------------------------------
@@ -118,7 +111,7 @@ def test_a_crash_fails_the_request_and_the_next_one_is_served(echo):
     assert "本地模型进程意外退出（SIGILL）" in message and "已自动重启" in message
     assert "make reinstall-llama" in message and "cpu_variant=haswell" in message
     assert info.value.exit_info.signum == signal.SIGILL and info.value.restarted
-    assert not _alive(before)
+    assert not pid_alive(before)
     assert echo.complete(_msgs("下一个问题")) == "下一个问题"
     assert echo.pid != before
 
@@ -141,7 +134,7 @@ def test_a_hang_times_out_and_the_worker_restarts(echo):
         echo.complete(_msgs("这里会卡住不动"))
     assert "本地模型生成超时" in str(info.value) and "generation_timeout" in str(info.value)
     assert info.value.timeout_s == 1.5 and time.monotonic() - started < 30
-    assert not _alive(before)
+    assert not pid_alive(before)
     assert echo.complete(_msgs("卡完之后")) == "卡完之后"
 
 
@@ -274,7 +267,7 @@ def test_real_model_in_the_worker_streams_and_reuses_the_prompt_cache():
         pid = backend.pid
         backend.close()
     time.sleep(0.5)
-    assert pid is not None and not _alive(pid)
+    assert pid is not None and not pid_alive(pid)
 
 
 def test_closing_the_worker_mid_answer_does_not_restart_it(echo):
@@ -287,5 +280,5 @@ def test_closing_the_worker_mid_answer_does_not_restart_it(echo):
     with pytest.raises(WorkerError, match="已停止"):
         list(stream)
     closer.join(10)
-    assert not _alive(pid) and worker.pid is None
+    assert not pid_alive(pid) and worker.pid is None
     assert echo.complete(_msgs("之后再用")) == "之后再用"  # a later request starts a new worker

@@ -17,6 +17,15 @@ from pathlib import Path
 from rag.llm import LLMBackend, LLMError
 
 
+def pid_alive(pid: int) -> bool:
+    """The process ``pid`` still exists (signal 0)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @contextmanager
 def importable_in_workers():
     """Let worker processes started inside this block import this module (PYTHONPATH)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from embeddings.provision import check_files, read_manifest
 from rag.judge.weights import REFERENCE_PAIR, SHIPPED_DIR, JudgeWeightsError, assemble_state, sha256_of, verify_weights
 
 NAME = "evidence-judge-zh"
@@ -105,25 +106,17 @@ def check_reference(got: dict[str, float], meta: dict[str, Any]) -> None:
 
 def _folder_problem(folder: Path, weights_sha: str, deep: bool) -> str | None:
     """None when the folder is ready for these weights, else a Chinese reason."""
-    if not folder.is_dir():
-        return "目录不存在"
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return f"缺少清单文件 {MANIFEST}"
-    except (OSError, ValueError) as exc:
-        return f"清单文件 {MANIFEST} 无法读取：{exc}"
+    manifest, problem = read_manifest(folder, MANIFEST)
+    if problem:
+        return problem
     if manifest.get("build_version") != BUILD_VERSION:
         return "由旧版程序组装"
     if manifest.get("weights_sha256") != weights_sha:
         return "随项目发布的权重已更新，需要重新组装"
-    for rel, info in (manifest.get("files") or {}).items():
-        path = folder / rel
-        if not path.is_file() or path.stat().st_size != info["size"]:
-            return f"文件 {rel} 缺失或大小不符"
-        if deep and sha256_of(path) != info["sha256"]:
-            return f"文件 {rel} 的 sha256 与清单不符（已损坏或被修改）"
-    return None if manifest.get("files") else "清单不完整"
+    files = manifest.get("files") or {}
+    if not files:
+        return "清单不完整"
+    return check_files(folder, files, (lambda rel: sha256_of(folder / rel)) if deep else None)
 
 
 def judge_status(folder: Path, *, deep: bool = False, shipped: Path = SHIPPED_DIR) -> dict[str, Any]:
