@@ -15,7 +15,7 @@ import pytest
 from rag.chunk import split_sentences
 from rag.config import load_config
 from rag.judge.data import bigrams, overlap
-from rag.judge.windows import prepare, sentence_windows
+from rag.judge.windows import prepare, sentence_windows, titled
 from rag.text.clean import clean_text
 from rag.text.meta import extract_meta
 
@@ -69,9 +69,9 @@ def seed_cases(seeds_dir: Path, eval_dir: Path) -> list[tuple[str, str, str]]:
                       next(w for w in articles[gold] if figure in w))
         q = prepare(rec["question"])
         grams = bigrams(q)
-        others = [f"{titles[doc]}\n{w}" for doc, ws in articles.items() if doc != gold for w in ws
+        others = [titled(titles[doc], w) for doc, ws in articles.items() if doc != gold for w in ws
                   if figure not in w and any(c.isdigit() for c in w)]
-        cases.append((q, f"{titles[gold]}\n{answer}", max(others, key=lambda w: overlap(grams, w))))
+        cases.append((q, titled(titles[gold], answer), max(others, key=lambda w: overlap(grams, w))))
     return cases
 
 

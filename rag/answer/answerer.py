@@ -95,7 +95,7 @@ class Answerer:
         self.min_coverage = float(a.get("min_coverage", 0.5))
         self.candidates = int(a.get("candidates", 8))
         j = config.get("judge") or {}
-        # the evidence judge reorders judge.candidates retrieved chunks, keeping answer.candidates
+        # the evidence judge scores judge.candidates retrieved chunks and chooses answer.candidates
         self.rerank = bool(j.get("rerank", False))
         self.judge_candidates = int(j.get("candidates", 16))
         self.judge_rrf_k = float(j.get("rrf_k", 10))
@@ -198,7 +198,8 @@ class Answerer:
                 n = max(k, self.judge_candidates if self.rerank else self.candidates)
                 cands = passages_from_hits(self._search(pq, n, filters))
             part = _Part(pq, analyze_question(pq), cands)
-            if self.rerank and cands:
+            # supplied passages are all kept in their order: judged only for the refusal gate
+            if self.rerank and cands and (given is None or self.refuse_below > 0):
                 keep = len(cands) if given is not None else max(k, self.candidates)
                 ranked = rerank(self.judge, pq, cands, keep=keep, rrf_k=self.judge_rrf_k)
                 part.candidates, part.judge_top = ranked.passages, ranked.top

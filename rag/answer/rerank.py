@@ -1,4 +1,4 @@
-"""Reorder answer candidates by the evidence judge (rag/judge) before any rule or the LLM sees them.
+"""Choose the answer candidates with the evidence judge (rag/judge) before any rule or the LLM sees them.
 
 Retrieval fuses dense and BM25 ranks, which rewards passages that share the question's words;
 the judge reads each sentence window (with its article title) and scores whether it answers
@@ -21,7 +21,8 @@ from rag.answer.passages import Passage
 
 @dataclass(frozen=True)
 class Reranked:
-    """Candidates in judged order, the judge's best passage score and the seconds it took."""
+    """The kept candidates (retrieval order, withheld last), the judge score of each kept usable one,
+    the judge's best passage score and the seconds it took."""
 
     passages: list[Passage]
     scores: list[float]

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from rag.judge.data import rgb_half
-from rag.judge.windows import prepare, sentence_windows
+from rag.judge.windows import prepare, sentence_windows, titled
 
 Scorer = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 """``scorer(questions, texts)`` -> one probability per pair."""
@@ -38,9 +38,9 @@ def set_scores(scorer: Scorer, sets: Sequence[tuple[str, Sequence[Any]]], *, bat
         idx = []
         for passage in passages:
             title, body = passage if isinstance(passage, tuple) else ("", passage)
-            text, head = prepare(body), (f"{prepare(title).strip()}\n" if title else "")
+            text, title = prepare(body), prepare(title)
             for w in sentence_windows(text):
-                idx.append(keys.setdefault((q, head + text[w.start:w.end]), len(keys)))
+                idx.append(keys.setdefault((q, titled(title, text[w.start:w.end])), len(keys)))
         members.append(idx)
     pairs = list(keys)
     probs = np.zeros(len(pairs), dtype=np.float32)

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rag.judge.windows import NEIGHBOURS, WINDOW_CHARS, Window, prepare, sentence_windows
+from rag.judge.windows import NEIGHBOURS, WINDOW_CHARS, Window, prepare, sentence_windows, titled
 
 
 class JudgeMissingError(RuntimeError):
@@ -175,14 +175,14 @@ class EvidenceJudge:
 
         started = time.perf_counter()
         items: list[tuple[int, Window, str]] = []
-        heads: list[str] = []
+        scored: list[str] = []
         for pi, passage in enumerate(passages):
             text = prepare(passage)
-            title = (titles[pi] or "").strip() if titles else ""
+            title = titles[pi] if titles else ""
             for w in sentence_windows(text, max_chars=self.window_chars, neighbours=self.neighbours):
                 items.append((pi, w, text[w.start:w.end]))
-                heads.append(f"{title}\n" if title else "")
-        probs = self.score(question, [h + t for h, (_, _, t) in zip(heads, items)])
+                scored.append(titled(title, text[w.start:w.end]))
+        probs = self.score(question, scored)
         best = np.zeros(len(passages), dtype=np.float32)
         windows = []
         for (pi, w, text), p in zip(items, probs):

@@ -46,6 +46,13 @@ def prepare(text: str) -> str:
     return normalize(text)
 
 
+def titled(title: str | None, window: str) -> str:
+    """The text the judge scores for a window: the article title on a line before it (a sentence
+    often names its place only through the article), or the window alone without a title."""
+    title = (title or "").strip()
+    return f"{title}\n{window}" if title else window
+
+
 def _long_pieces(a: int, b: int, max_chars: int) -> list[tuple[int, int]]:
     """Overlapping pieces of at most ``max_chars`` covering ``[a, b)``."""
     step = max(1, max_chars - _LONG_OVERLAP)
