@@ -117,6 +117,8 @@ def run_backend(pipe: Pipeline, backend: str, items: list[dict]) -> dict:
             "number_grounding": number_grounding_rate(ans.answer, pmap),
             "timings": ans.timings, "wall": round(wall, 3), "checks": ans.checks,
             "cited": [c.n for c in ans.citations], "n_passages": len(ans.passages),
+            "cited_docs": sorted({p.get("doc_id") for p in ans.passages
+                                  if p.get("n") in {c.n for c in ans.citations} and p.get("doc_id")}),
         }
         if item.get("any_of") and len(item["any_of"]) > 1:
             rec["all_figures_with_dates"] = figures_with_dates(ans.answer, ans.passages, item["any_of"])
