@@ -49,7 +49,7 @@ def archive_chunks(n_articles: int) -> list[str]:
     """Chunk texts of the first ``n_articles`` archive lines, as ingest makes them."""
     from rag.config import load_config
     from rag.ingest import chunk_params_of, prepare_document
-    from rag.loaders import read_raw
+    from rag.ingest.loaders import read_raw
 
     work = Path(tempfile.mkdtemp(prefix="shanhai-embed-speed-"))
     part = work / ARCHIVE.name

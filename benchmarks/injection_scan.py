@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import SHARED, machine, write_result  # noqa: E402
-from rag.loaders import Skipped, build_document, discover, read_raw  # noqa: E402
+from rag.ingest.loaders import Skipped, build_document, discover, read_raw  # noqa: E402
 from rag.text.injection import injected_spans  # noqa: E402
 from rag.text.normalize import normalize  # noqa: E402
 

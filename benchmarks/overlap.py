@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._common import SHARED, machine, write_result  # noqa: E402
 from rag.config import load_config  # noqa: E402
 from rag.ingest import Ingestor, chunk_params_of, prepare_document  # noqa: E402
-from rag.loaders import read_raw  # noqa: E402
+from rag.ingest.loaders import read_raw  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 
 CRUD = SHARED / "corpus" / "external" / "crud_news_sample.jsonl.gz"

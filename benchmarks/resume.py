@@ -103,7 +103,7 @@ def saved_articles(committed_docs: int, saved: set[str]) -> tuple[int, int]:
     their chunks), counting in input order until the first article with an unsaved chunk."""
     from rag.config import load_config
     from rag.ingest import chunk_params_of, prepare_document, text_hash
-    from rag.loaders import read_raw
+    from rag.ingest.loaders import read_raw
 
     params = chunk_params_of(load_config(environ={}))
     docs = chunks = 0

@@ -14,8 +14,8 @@ from rag.answer.passages import Passage, passages_from_hits, passages_from_texts
 from rag.answer.postcheck import answer_grounded, names_something
 from rag.answer.question import analyze_question, term_in
 from rag.answer.support import check_support
-from rag.chunk import chunk_document
-from rag.loaders import build_document, read_raw
+from rag.ingest.chunk import chunk_document
+from rag.ingest.loaders import build_document, read_raw
 from rag.types import Hit
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunk import chunk_document, chunk_spans, number_spans, split_sentences
-from rag.loaders import build_document, discover, read_raw
+from rag.ingest.chunk import chunk_document, chunk_spans
+from rag.ingest.loaders import build_document, discover, read_raw
+from rag.text.sentences import number_spans, split_sentences
 from rag.types import Document
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.dedup import (
+from rag.ingest.dedup import (
     FACT_SLOTS,
     NearDuplicateIndex,
     fact_overlap,
@@ -18,7 +18,7 @@ from rag.dedup import (
     minhash_signature,
     signature_similarity,
 )
-from rag.loaders import build_document, discover, read_raw
+from rag.ingest.loaders import build_document, discover, read_raw
 
 THRESHOLD = 0.15  # recommended ingest.near_duplicate_threshold for this measure
 

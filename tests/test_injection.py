@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.loaders import build_document, discover, read_raw
+from rag.ingest.loaders import build_document, discover, read_raw
 from rag.text.injection import INJECTION_FLAG, injected_spans, is_instruction
 from rag.text.normalize import normalize
 
@@ -103,7 +103,7 @@ def test_instructions_in_any_script_are_flagged(sentence):
 
 
 def test_every_hostile_article_is_flagged_and_its_chunks_carry_the_spans():
-    from rag.chunk import chunk_document
+    from rag.ingest.chunk import chunk_document
 
     docs = list(_documents(HOSTILE))
     assert len(docs) == 9

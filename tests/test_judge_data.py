@@ -48,7 +48,7 @@ def test_prepare_is_length_preserving_t2s():
 
 
 def test_positive_window_keeps_the_answer():
-    from rag.chunk import split_sentences
+    from rag.text.sentences import split_sentences
 
     spans = split_sentences(TEXT)
     answer = (TEXT.index("北港队"), TEXT.index("北港队") + 3)

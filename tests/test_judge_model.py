@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunk import split_sentences
 from rag.config import load_config
 from rag.judge.data import bigrams, overlap
 from rag.judge.windows import prepare, sentence_windows, titled
 from rag.text.clean import clean_text
 from rag.text.meta import extract_meta
+from rag.text.sentences import split_sentences
 
 pytestmark = pytest.mark.slow
 

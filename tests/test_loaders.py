@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.loaders import Skipped, build_document, discover, read_raw
+from rag.ingest.loaders import Skipped, build_document, discover, read_raw
 from rag.text.normalize import normalize
 from rag.types import RawDocument
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from rag.config import load_config
-from rag.distributed import RayIngestor
 from rag.index import Index
-from rag.ingest import embed_texts
+from rag.ingest import embed_texts, make_runner
+from rag.ingest.ray_runner import RayIngestor
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,8 @@ def test_ray_ingest_equals_local_ingest_on_the_seed_corpus(tmp_path, seeds_dir, 
         "index_dir": str(tmp_path / "ray-index"), "ray.address": "local", "ray.num_cpus": 2,
         "ray.workers": 2, "ray.docs_per_task": 2,
     })
-    ingestor = RayIngestor(cfg, seed_pipeline.encoder)
+    ingestor = make_runner(cfg, seed_pipeline.encoder)  # ray.address is set: the Ray runner
+    assert isinstance(ingestor, RayIngestor)
     report = ingestor.run([seeds_dir], tmp_path / "ray-index")
     assert report.docs_added == 5 and len(ingestor.worker_pids) == 2  # two worker processes did the work
     assert not ingestor.worker_pids & {__import__("os").getpid()}
@@ -57,7 +58,7 @@ def test_ray_ingest_equals_local_ingest_on_the_seed_corpus(tmp_path, seeds_dir, 
     assert diff < 1e-5, diff
     assert json.dumps(remote.manifest["params"]) == json.dumps(local.manifest["params"])
     # a second run over the same files sends nothing to Ray
-    again = RayIngestor(cfg, seed_pipeline.encoder).run([seeds_dir], tmp_path / "ray-index")
+    again = make_runner(cfg, seed_pipeline.encoder).run([seeds_dir], tmp_path / "ray-index")
     assert again.docs_unchanged == 5 and again.chunks_embedded == 0
 
 

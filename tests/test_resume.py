@@ -19,7 +19,7 @@ from rag.cli import main
 from rag.index.journal import JOURNAL_FILE, VectorJournal
 from rag.index.repair import diagnose
 from rag.ingest import NOTE, Ingestor, text_hash
-from rag.prefetch import ReadAhead
+from rag.ingest.prefetch import ReadAhead
 from test_scale import FAKE_DIM, FakeEncoder, config_for, crud_subset, open_index, prepared_chunks, sigkill_when_marked
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-import rag.ingest_local as ingest_mod  # the local runner, whose prepare_document is patched
+import rag.ingest.local as ingest_mod  # the local runner, whose prepare_document is patched
 from rag.config import load_config
 from rag.index import Index, IndexWriter
 from rag.ingest import Ingestor, embed_texts, prepare_document
-from rag.loaders import read_raw
+from rag.ingest.loaders import read_raw
 
 CRUD_NAME = "crud_news_sample.jsonl.gz"
 FAKE_DIM = 48

@@ -11,11 +11,11 @@ from rag.text.spans import clip_spans, merge_spans, subtract_spans
 from tests.test_import_layers import import_graph
 
 
-def test_answer_summarize_and_text_do_not_import_eval_or_chunk():
+def test_answer_summarize_and_text_do_not_import_eval_or_ingest():
     graph = import_graph()
     upward = {(mod, dep) for mod, deps in graph.items() for dep in deps
               if mod.startswith(("rag.answer", "rag.summarize", "rag.text", "rag.regions", "ui.render"))
-              and dep.startswith(("rag.eval", "rag.chunk"))}
+              and dep.startswith(("rag.eval", "rag.ingest"))}
     assert not upward, sorted(upward)
     text_deps = {dep for mod, deps in graph.items() if mod.startswith("rag.text") for dep in deps}
     assert all(dep.startswith("rag.text") for dep in text_deps), sorted(text_deps)

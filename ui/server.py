@@ -33,7 +33,7 @@ def check_port(host: str, port: int) -> None:
 
 def missing_corpus_files(pipeline: Pipeline, corpus: Path) -> list[Path]:
     """Files of ``corpus`` that no indexed document came from (all of them when there is no index)."""
-    from rag.loaders import Skipped, discover
+    from rag.ingest.loaders import Skipped, discover
 
     files = [p for p in discover([corpus]) if not isinstance(p, Skipped)]
     try:

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from rag.chunk import split_sentences
 from rag.judge.windows import grow, prepare
+from rag.text.sentences import split_sentences
 
 # (before, after, max_chars, weight): lone sentence, inference-style window, passage-like window.
 SIZES = ((0, 0, 150, 0.15), (1, 1, 150, 0.6), (3, 3, 220, 0.25))

@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from rag.chunk import split_sentences
 from rag.judge.counterfactual import NAME_FLAGS, make_swaps
 from rag.judge.data import (Pair, ReadingSet, bigrams, is_dev_article, load_reading, negative_window,
                             rgb_half, sentence_of, similar_paragraphs, window_at)
 from rag.judge.windows import prepare
+from rag.text.sentences import split_sentences
 
 log = logging.getLogger(__name__)
 

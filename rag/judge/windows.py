@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from rag.chunk import split_sentences
+from rag.text.sentences import split_sentences
 from rag.text.normalize import normalize
 
 # Inference defaults: one neighbour each side, at most 150 characters (~100 e5 tokens).
@@ -105,7 +105,7 @@ def sentence_windows(text: str, *, max_chars: int = WINDOW_CHARS, neighbours: in
         text: normalised text (see :func:`prepare`).
         max_chars: window length limit in characters.
         neighbours: whole sentences to add on each side when they fit.
-        spans: precomputed sentence spans of ``text`` (default: :func:`rag.chunk.split_sentences`).
+        spans: precomputed sentence spans of ``text`` (default: :func:`rag.text.sentences.split_sentences`).
 
     Returns:
         Windows in text order; empty for a text without sentences.

@@ -1,7 +1,7 @@
 """The local ingest runner: files → documents → chunks → embeddings → index commits, in this process.
 
 The input is streamed (a 20k-article ``.jsonl.gz`` is read line by line) and memory stays
-bounded: a reader thread (:class:`rag.prefetch.ReadAhead`) reads, cleans and chunks at most
+bounded: a reader thread (:class:`rag.ingest.prefetch.ReadAhead`) reads, cleans and chunks at most
 ``ingest.read_ahead`` documents ahead while the model embeds the current group of at most
 ``ingest.embed_group`` chunks, and the writer keeps only the vectors added since its last
 commit in memory.
@@ -23,8 +23,8 @@ Embedding cost: the chunks of a group are embedded longest-first in batches of
 ``models.embedding.batch_size`` (similar lengths pad less; ~16% less CPU than batches in
 document order, same vectors to 1e-7), and a chunk text that occurs twice is embedded once.
 
-:class:`Ingestor` prepares and embeds documents in this process; ``rag.distributed`` swaps
-that stage for Ray workers while the writer stays here; :func:`rag.ingest.ingest` picks one.
+:class:`Ingestor` prepares and embeds documents in this process; ``rag.ingest.ray_runner`` swaps
+that stage for Ray workers while the writer stays here; :func:`rag.ingest.make_runner` picks one.
 """
 
 from __future__ import annotations
@@ -37,18 +37,17 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from rag.config import Config
-from rag.dedup import NearDuplicateIndex
 from rag.index.folder import IndexWriter
 from rag.index.journal import VectorJournal
-from rag.ingest_report import IngestReport, cleaned_note
-from rag.ingest_stages import Prepared, WorkItem, chunk_params_of, embed_texts, prepare_document, text_hash, where
-from rag.loaders import Skipped, decoding_warning, discover, read_raw
-from rag.prefetch import ReadAhead
+from rag.ingest.dedup import NearDuplicateIndex
+from rag.ingest.loaders import Skipped, decoding_warning, discover, read_raw
+from rag.ingest.prefetch import ReadAhead
+from rag.ingest.report import IngestReport, cleaned_note
+from rag.ingest.stages import Prepared, WorkItem, chunk_params_of, embed_texts, prepare_document, text_hash, where
 from rag.text.encoding import DEFAULT_MAX_BAD_RATIO
 from rag.types import RawDocument
 
-__all__ = ["Ingestor", "IngestReport", "Prepared", "WorkItem", "prepare_document", "embed_texts",
-           "chunk_params_of", "text_hash", "NOTE", "ProgressFn", "StopFn"]
+__all__ = ["Ingestor", "NOTE", "ProgressFn", "StopFn"]
 
 # Progress callback: (done, total or None, message). A message starting with NOTE is an event
 # worth a line of its own (where a resumed run continues, leftovers cleaned); others are status.

@@ -1,7 +1,7 @@
 """The pure stages of ingest: clean + chunk + tokenise one document, embed a list of passages.
 
-No index and no threads here (``rag.ingest`` orchestrates; ``rag.distributed`` runs these in
-Ray workers).
+No index and no threads here (:mod:`rag.ingest.local` orchestrates; :mod:`rag.ingest.ray_runner` runs
+these in Ray workers).
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from rag.chunk import chunk_document
 from rag.config import Config
-from rag.dedup import minhash_signature
-from rag.loaders import build_document
+from rag.ingest.chunk import chunk_document
+from rag.ingest.dedup import minhash_signature
+from rag.ingest.loaders import build_document
 from rag.text.hashing import text_hash
 from rag.text.tokenize import word_tokens
 from rag.types import Chunk, Document, RawDocument

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rag.loaders import Skipped
+from rag.ingest.loaders import Skipped
 
 __all__ = ["IngestReport"]
 

@@ -1,6 +1,6 @@
 """Run an iterator in a background thread, a bounded number of items ahead of its consumer.
 
-Ingest reads, cleans and chunks the next documents (``rag.ingest``) while the embedding model
+Ingest reads, cleans and chunks the next documents (:mod:`rag.ingest.local`) while the embedding model
 works on the current group: the model spends its time in native code (torch / onnxruntime
 release the GIL), so the pure-Python preparation overlaps with it. At most ``size`` items wait
 in the queue, which bounds memory; an exception in the thread is raised in the consumer;

@@ -4,7 +4,7 @@ Whole sentences (:func:`rag.text.sentences.split_sentences`) are packed up to ``
 characters; the next chunk starts with the trailing whole sentences of the previous one that
 fit in ``overlap`` characters. A sentence longer than ``max_chars`` is cut at a clause
 boundary (，、：, : ;), never inside a number (:func:`rag.text.sentences.number_spans`).
-``split_sentences`` and ``number_spans`` are re-exported here for older callers.
+Sentence splitting itself belongs to the text layer (answers and summaries use it too).
 
 Spans index ``Document.text``, which has the same length as ``Document.original``.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from rag.text.sentences import number_spans, split_sentences  # noqa: F401 (re-exported)
+from rag.text.sentences import number_spans, split_sentences
 from rag.text.spans import clip_spans
 from rag.types import Chunk, Document
 

@@ -37,8 +37,8 @@ import numpy as np
 
 from rag.config import Config
 from rag.index.folder import IndexWriter
-from rag.ingest_local import Ingestor
-from rag.ingest_stages import Prepared, WorkItem, embed_texts, prepare_document
+from rag.ingest.local import Ingestor
+from rag.ingest.stages import Prepared, WorkItem, embed_texts, prepare_document
 from rag.parallel import parallel_map
 from rag.types import RawDocument
 
@@ -122,7 +122,7 @@ def _model_dir(config: Config, encoder) -> str:
 
 
 class RayIngestor(Ingestor):
-    """:class:`rag.ingest_local.Ingestor` whose prepare + embed stage runs as Ray tasks.
+    """:class:`rag.ingest.local.Ingestor` whose prepare + embed stage runs as Ray tasks.
 
     Args:
         config: resolved config (``ray`` section, see the module docstring).
