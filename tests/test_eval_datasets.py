@@ -7,7 +7,10 @@ import random
 
 import pytest
 
-from rag.eval.datasets import DatasetError, detect_format, load_dataset, read_records, rgb_sample
+from rag.eval.datasets import load_dataset, read_records
+from rag.eval.formats import detect_format
+from rag.eval.formats.base import DatasetError
+from rag.eval.formats.rgb import rgb_sample
 
 POS = [f"正例{i}" for i in range(1, 9)]
 NEG = [f"负例{i}" for i in range(1, 9)]
