@@ -27,6 +27,7 @@ from rag.config import Config
 from rag.eval.datasets import Dataset, load_dataset
 from rag.eval.formats.base import EvalItem
 from rag.eval.scoring import aggregate, is_correct, score_item
+from rag.llm.registry import default_backend
 from rag.parallel import parallel_map
 
 __all__ = ["RunSummary", "ItemTask", "run_eval", "default_run_dir", "runs_root", "list_runs", "EvalRunError"]
@@ -270,7 +271,7 @@ def run_eval(dataset_path: str | Path, config: Config, *, out: str | Path | None
         EvalRunError: no index for a set that needs one.
         rag.llm.LLMError: the backend cannot start (missing model, server down).
     """
-    backend = backend or config.get("answer.backend") or "llama_cpp"
+    backend = backend or default_backend(config)
     dataset = load_dataset(dataset_path, modes=modes, noises=noises, retrieval=retrieval, limit=limit,
                            seed=int(config.get("eval.seed", 0) or 0),
                            passages=int(config.get("eval.rgb_passages", 5) or 5))
