@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _common import RESULTS, SHARED, load_jsonl, machine, peak_rss_mb, write_result  # noqa: E402
 
 from rag.config import load_config  # noqa: E402
+from rag.llm.factory import create_llm  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
 from rag.regions import update_regions  # noqa: E402
 from rag.summarize import summarize  # noqa: E402
@@ -123,11 +124,7 @@ def main() -> int:
     result = {"machine": machine(), "gazetteer": {"regions": len(store.regions), "pairs": len(store.pairs),
                                                   "seconds": round(gazetteer_s, 2)}, "backends": {}}
     for backend in [b.strip() for b in args.backend.split(",") if b.strip()]:
-        llm = None
-        if backend != "extractive":
-            from rag.llm import create_backend
-
-            llm = create_backend(backend, pipe.config)
+        llm = create_llm(backend, pipe.config)
         rows = []
         for item in items:
             rows.append(run_region(pipe, store, item, backend, llm))

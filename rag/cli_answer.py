@@ -8,6 +8,7 @@ from typing import Sequence
 
 from rag.cli_common import command, print_json
 from rag.config import Config
+from rag.llm.registry import describe as backend_names
 from rag.types import Answer, Citation
 
 OPEN_MARK, CLOSE_MARK = "【", "】"
@@ -18,7 +19,7 @@ def add_parser(sub, common) -> None:
     p = sub.add_parser("ask", help="提问：根据索引中的文章回答，并标注引用的段落")
     common(p)
     p.add_argument("question", help="问题（简体或繁体）")
-    p.add_argument("--backend", help="回答后端：llama_cpp（默认）、openai、transformers、extractive")
+    p.add_argument("--backend", help=f"回答后端：{backend_names()}（默认：配置 answer.backend）")
     p.add_argument("-k", type=int, help="最多提供给模型的段落数（默认 retrieval.top_k）")
     p.add_argument("--json", action="store_true", help="输出一个 JSON 对象（不流式显示）")
     p.add_argument("--source", action="append", help="只用某来源的文章（可重复）")

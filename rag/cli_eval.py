@@ -14,6 +14,7 @@ import sys
 
 from rag.cli_common import command, eprint, print_json
 from rag.config import Config
+from rag.llm.registry import describe as backend_names
 
 USAGE = "DATASET.jsonl | compare RUN_A RUN_B | report RUN_DIR"
 
@@ -29,7 +30,7 @@ def add_parser(sub, common) -> None:
     p.add_argument("target", nargs="+", metavar="TARGET", help=USAGE)
     p.add_argument("--corpus", action="append",
                    help="文章目录或文件：导入到运行目录下的临时索引后再评测（代替 --index；可重复，如再加干扰语料）")
-    p.add_argument("--backend", help="回答后端：llama_cpp（默认）、extractive、openai、transformers")
+    p.add_argument("--backend", help=f"回答后端：{backend_names()}（默认：配置 answer.backend）")
     p.add_argument("--out", help="运行目录（默认 runs/eval-<数据集>-<后端>-<时间>）；report 子命令：报告输出目录")
     p.add_argument("--limit", type=int, help="只评测前 N 条记录（RGB 每条记录按设置展开为多题）")
     p.add_argument("--workers", type=int, help="同时评测的题数（默认 eval.workers）")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rag.cli_common import command, eprint, print_json
 from rag.config import Config
+from rag.llm.registry import describe as backend_names
 
 
 def add_parsers(sub, common) -> None:
@@ -25,7 +26,7 @@ def add_parsers(sub, common) -> None:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--region", help="地区名（任一别名，简繁体均可，如 沿河、靖遠縣、天津和平区）")
     target.add_argument("--all", action="store_true", help="为资料足够的每个地区生成摘要（显示进度条）")
-    p.add_argument("--backend", help="生成后端：llama_cpp（默认）、openai、transformers、extractive（不用大模型）")
+    p.add_argument("--backend", help=f"生成后端：{backend_names()}（默认：配置 summarize.backend，否则 answer.backend）")
     p.add_argument("--json", action="store_true", help="输出 JSON")
     p.add_argument("--out", help="把 Markdown 写入该文件（--all 时所有地区写入同一文件）")
     p.add_argument("--parallel", choices=["local", "threads", "ray"],
@@ -84,19 +85,14 @@ def _write(path: str, text: str) -> None:
 @command("summarize")
 def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
     from rag.pipeline import Pipeline
-    from rag.summarize import DEFAULTS, summarize
+    from rag.summarize import DEFAULTS, summarize, summary_backend
     from rag.summarize.render import render_markdown
 
     pipe = Pipeline(config)
     store = _store(pipe)
-    backend = args.backend or config.get("summarize.backend") or config.get("answer.backend") or "llama_cpp"
+    backend = summary_backend(config, args.backend)
     if args.region:
-        llm = None
-        if backend != "extractive":
-            from rag.llm import create_backend
-
-            llm = create_backend(backend, config)
-        s = summarize(pipe, args.region, backend=backend, llm=llm, store=store)
+        s = summarize(pipe, args.region, backend=backend, store=store)
         md = render_markdown(s)
         if args.out:
             _write(args.out, md)

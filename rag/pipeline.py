@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 from rag.config import Config, load_config
 from rag.index.folder import Index, IndexWriter
 from rag.ingest import IngestReport, ProgressFn, ingest
+from rag.llm.registry import default_backend
 from rag.retrieve import Filters, Retriever
 from rag.types import DocMeta, Document, Hit
 from rag.validate import (QuestionError, check_k, check_max_tokens, check_question, check_temperature,
@@ -208,7 +209,7 @@ class Pipeline:
         """The :class:`rag.answer.Answerer` for ``backend`` (default ``answer.backend``), cached."""
         from rag.answer import Answerer
 
-        name = backend or self.config.get("answer.backend") or "llama_cpp"
+        name = backend or default_backend(self.config)
         with self._lock:
             cache = self.__dict__.setdefault("_answerers", {})
             if name not in cache:
@@ -229,8 +230,8 @@ class Pipeline:
 
         Args:
             question: the question (Simplified or Traditional).
-            backend: ``llama_cpp`` | ``openai`` | ``transformers`` | ``extractive`` (default
-                ``answer.backend``).
+            backend: a name of :mod:`rag.llm.registry` (``llama_cpp`` | ``openai`` | ``transformers``
+                | ``extractive``; default ``answer.backend``).
             k: passages shown to the model at most, 1..``retrieval.max_k`` (default
                 ``retrieval.top_k``).
             filters: optional retrieval filters (build them with :func:`rag.validate.check_filters`).

@@ -4,7 +4,8 @@ Each check returns the cleaned value or raises :class:`InputError` (or its subcl
 :class:`QuestionError`) with a Simplified Chinese message that names the field, the rule and
 what to do. ``param`` on the error names the request field (the OpenAI error's ``param``).
 
-This module sits below :mod:`rag.pipeline` and :mod:`rag.answer` (it imports neither).
+This module sits below :mod:`rag.pipeline` and :mod:`rag.answer` (it imports neither); backend
+names come from the registry :mod:`rag.llm.registry`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import math
 import re
 from typing import Any, Iterable, Sequence
 
+from rag.llm.registry import names as backend_names
+
 __all__ = ["InputError", "QuestionError", "DEFAULT_MAX_QUESTION_CHARS", "check_question", "max_question_chars",
-           "check_k", "check_temperature", "check_max_tokens", "check_backend", "parse_date", "check_filters",
-           "KNOWN_BACKENDS"]
+           "check_k", "check_temperature", "check_max_tokens", "check_backend", "parse_date", "check_filters"]
 
 DEFAULT_MAX_QUESTION_CHARS = 500
-KNOWN_BACKENDS = ("llama_cpp", "extractive", "openai", "transformers")
 _DATE_RE = re.compile(r"^(\d{4})(?:\s*[-/.年]\s*(\d{1,2})(?:\s*[-/.月]\s*(\d{1,2})\s*日?)?\s*月?)?\s*年?$")
 
 
@@ -132,7 +133,8 @@ def check_max_tokens(value: Any, *, limit: int, param: str = "max_tokens") -> in
 
 def check_backend(name: Any, *, default: str | None = None, extra: Iterable[str] = (),
                   param: str = "backend") -> str | None:
-    """A backend name a request may choose: a built-in one, the configured default or ``extra``.
+    """A backend name a request may choose: a built-in one (:mod:`rag.llm.registry`), the configured
+    default or ``extra``.
 
     Plugins (``module:Class``) are chosen in the config, never by a request, so a request cannot
     make the server import a module.
@@ -145,7 +147,7 @@ def check_backend(name: Any, *, default: str | None = None, extra: Iterable[str]
     """
     if name is None or name == "":
         return None
-    allowed = list(dict.fromkeys([*KNOWN_BACKENDS, *([default] if default else []), *extra]))
+    allowed = list(dict.fromkeys([*backend_names(), *([default] if default else []), *extra]))
     if not isinstance(name, str) or name.strip() not in allowed:
         raise InputError(f"未知的回答后端 {name!r}：可选 {'、'.join(allowed)}。", param)
     return name.strip()

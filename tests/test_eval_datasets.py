@@ -7,7 +7,10 @@ import random
 
 import pytest
 
-from rag.eval.datasets import DatasetError, detect_format, load_dataset, read_records, rgb_sample
+from rag.eval.datasets import load_dataset, read_records
+from rag.eval.formats import detect_format, get_format, names
+from rag.eval.formats.base import DatasetError
+from rag.eval.formats.rgb import rgb_sample
 
 POS = [f"正例{i}" for i in range(1, 9)]
 NEG = [f"负例{i}" for i in range(1, 9)]
@@ -150,3 +153,16 @@ def test_drcd_items_and_paragraph_pool(eval_dir):
     assert len(pool) == len({r["paragraph_id"] for r in records}) > 4
     assert {p["id"] for p in pool} >= {i.gold_docs[0] for i in idx.items}
     assert all(i.extra["script"] == "traditional" for i in idx.items)
+
+
+def test_format_registry(eval_dir):
+    assert names() == ("seed", "rgb", "rgb_int", "rgb_fact", "drcd")
+    with pytest.raises(DatasetError, match="未知的评测集格式"):
+        get_format("squad")
+    seed, drcd, rgb = get_format("seed"), get_format("drcd"), get_format("rgb")
+    assert seed.needs_library_index("passages") and not rgb.needs_index("passages")
+    assert drcd.needs_index("index") and not drcd.needs_library_index("index") and drcd.own_corpus
+    first = read_records(eval_dir / "external" / "rgb_zh_fact_dev.jsonl")[:1]  # the UI detects on one record
+    assert detect_format(first) == "rgb_fact" and get_format("rgb_fact").modes == ("counterfactual",)
+    with pytest.raises(DatasetError, match="只有 DRCD"):
+        load_dataset(eval_dir / "seed_qa_dev.jsonl", limit=1).corpus()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.eval.datasets import EvalItem
+from rag.eval.formats.base import EvalItem
 from rag.eval.scoring import aggregate, is_correct, score_item
 
 

@@ -17,9 +17,11 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from rag.config import load_config
-from rag.llm import GenerationStats, LLMBackend, LLMError, ModelMissingError, create_backend
+from rag.config import Config, ConfigError, load_config
+from rag.llm import GenerationStats, LLMBackend, LLMError, ModelMissingError, create_backend, create_llm
 from rag.llm.base import _StatsBuilder
+from rag.llm.registry import choices, default_backend, describe, names, needs_llm
+from rag.validate import check_backend
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -59,6 +61,17 @@ def test_extractive_is_not_an_llm_backend():
     with pytest.raises(LLMError) as info:
         create_backend("extractive", load_config(environ={}))
     assert "不调用 LLM" in str(info.value)
+
+
+def test_registry_is_the_one_list_of_backends():
+    cfg = load_config(environ={})
+    assert default_backend(cfg) == cfg.get("answer.backend") in names()
+    with pytest.raises(ConfigError, match="answer.backend"):
+        default_backend(Config({"answer": {}}))
+    assert [name for _, name in choices()] == list(names())
+    assert all(check_backend(name) == name and name in describe() for name in names())
+    assert [name for name in names() if not needs_llm(name)] == ["extractive"]
+    assert create_llm("extractive", cfg) is None and needs_llm("my_pkg:Model")
 
 
 def test_user_plugin_module_class(tmp_path: Path, monkeypatch):

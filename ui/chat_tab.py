@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from rag.llm.registry import needs_llm
 from rag.validate import QuestionError
 from ui import render
 from ui.actions import friendly_error, parse_filters
@@ -23,7 +24,7 @@ _CURSOR = " ▌"
 
 def _rewrite_llm(ctx: UIContext, backend: str):
     """The optional LLM fallback for follow-up rewriting (config ``chat.llm_rewrite``)."""
-    if not ctx.config.get("chat.llm_rewrite", False) or backend == "extractive":
+    if not ctx.config.get("chat.llm_rewrite", False) or not needs_llm(backend):
         return None
 
     def complete(messages: list[dict]) -> str:

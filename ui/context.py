@@ -7,15 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Config
+from rag.llm.registry import choices, default_backend
 from rag.pipeline import Pipeline
 from ui import render
 
-BACKEND_CHOICES = [
-    ("本地模型（llama_cpp）", "llama_cpp"),
-    ("抽取式（不用大模型，最快）", "extractive"),
-    ("OpenAI 兼容服务（openai）", "openai"),
-    ("Transformers 本地模型（transformers）", "transformers"),
-]
+BACKEND_CHOICES = choices()
 
 
 @dataclass
@@ -53,7 +49,7 @@ class UIContext:
     # -- settings read by several tabs -------------------------------------------------------------
     @property
     def default_backend(self) -> str:
-        return str(self.config.get("answer.backend") or "llama_cpp")
+        return default_backend(self.config)
 
     @property
     def top_k(self) -> int:

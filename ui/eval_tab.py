@@ -36,7 +36,7 @@ def dataset_dirs(config: Config) -> list[Path]:
 
 def file_format(path: str | Path) -> str | None:
     """The dataset format of a JSONL file judged by its first record; None if it is no QA set."""
-    from rag.eval.datasets import detect_format
+    from rag.eval.formats import detect_format
 
     try:
         with Path(path).open(encoding="utf-8") as fh:
@@ -133,6 +133,7 @@ def compare_view(run_a: str | None, run_b: str | None) -> str:
 def start_run(ctx: UIContext, dataset: str, backend: str, limit: float | None, workers: float | None, noise: str,
               mode: str, retrieval: str, progress: Any = None) -> Path:
     """Run an evaluation with the tab's settings (seed sets use the library's index); returns the run folder."""
+    from rag.eval.formats import get_format
     from rag.eval.runner import run_eval
 
     def report(done: int, total: int) -> None:
@@ -140,7 +141,8 @@ def start_run(ctx: UIContext, dataset: str, backend: str, limit: float | None, w
             progress((done, total), desc=f"评测中：{done}/{total} 题", unit="题")
 
     modes = [m.strip() for m in (mode or "").replace("，", ",").split(",") if m.strip()] or None
-    index = str(ctx.pipeline.index_dir) if file_format(dataset) == "seed" else None
+    fmt = file_format(dataset)
+    index = str(ctx.pipeline.index_dir) if fmt and get_format(fmt).needs_library_index(retrieval) else None
     summary = run_eval(dataset, ctx.config, backend=backend, index=index,
                        limit=int(limit) if limit else None, workers=int(workers or 1), noises=_floats(noise),
                        modes=modes, retrieval=retrieval or "passages", progress=report)

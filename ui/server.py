@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rag.config import Config
+from rag.llm.registry import default_backend, needs_llm
 from rag.pipeline import Pipeline
 
 log = logging.getLogger("shanhai.ui")
@@ -66,7 +67,7 @@ def warm_up(pipeline: Pipeline, backend: str) -> None:
 
     try:
         pipeline.index  # noqa: B018 - loads the encoder and opens the index
-        if backend != "extractive":
+        if needs_llm(backend):
             llm = pipeline.answerer(backend).llm
             if isinstance(llm, ProcessLlamaBackend):
                 llm.load()
@@ -126,7 +127,7 @@ def serve(config: Config, *, host: str | None = None, port: int | None = None, c
     if corpus:
         ensure_corpus(pipeline, Path(corpus).expanduser(), echo=echo)
     app = create_app(pipeline, config)
-    threading.Thread(target=warm_up, args=(pipeline, str(config.get("answer.backend") or "llama_cpp")),
+    threading.Thread(target=warm_up, args=(pipeline, default_backend(config)),
                      daemon=True, name="shanhai-warmup").start()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}/"

@@ -5,7 +5,7 @@
 """
 
 from rag.answer.answerer import Answerer, SearchFn
-from rag.answer.extractive import EXTRACTIVE, extractive_answer
+from rag.answer.extractive import extractive_answer
 from rag.answer.multipart import split_question
 from rag.answer.prompt import REFUSAL, SYSTEM_PROMPT, build_messages, refusal_text
 from rag.answer.question import QuestionInfo, analyze_question
@@ -13,7 +13,7 @@ from rag.answer.support import check_support, score_sentences
 from rag.answer.verify import parse_claims, verify_answer
 
 __all__ = [
-    "Answerer", "SearchFn", "EXTRACTIVE", "extractive_answer", "split_question", "REFUSAL", "SYSTEM_PROMPT",
+    "Answerer", "SearchFn", "extractive_answer", "split_question", "REFUSAL", "SYSTEM_PROMPT",
     "build_messages", "refusal_text", "QuestionInfo", "analyze_question", "check_support", "score_sentences",
     "parse_claims", "verify_answer",
 ]

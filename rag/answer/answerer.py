@@ -9,7 +9,8 @@ Flow of :meth:`Answerer.stream` (the streaming events are the contract with the 
    (:func:`~rag.answer.support.check_support`); otherwise select compact evidence;
 3. number the passages shown to the model ``[1]..[k]`` across parts and emit
    ``{"type": "passages", "passages": [...]}``;
-4. per part: generate with the backend (``extractive`` needs no LLM), streaming
+4. per part: generate with the backend (one without an LLM in :mod:`rag.llm.registry`,
+   ``extractive``, quotes the best supporting sentences), streaming
    ``{"type": "token", "text": ...}`` with markers renumbered to the global numbers;
 5. verify and repair citations (:func:`~rag.answer.verify.verify_answer`), reject answers
    whose figures/content do not come from supporting sentences
@@ -31,7 +32,7 @@ from typing import Any, Callable, Iterator, Sequence
 from rag.answer.budget import MARGIN, context_window, fit_evidence, prompt_budget, token_counter
 from rag.answer.conflicts import origin, other_source_figures
 from rag.answer.evidence import EvidenceConfig, render_evidence, select_evidence
-from rag.answer.extractive import EXTRACTIVE, extractive_answer
+from rag.answer.extractive import extractive_answer
 from rag.answer.markers import MarkerRemapper, renumber
 from rag.answer.multipart import split_question
 from rag.answer.passages import Passage, passages_from_hits, passages_from_texts
@@ -41,6 +42,7 @@ from rag.answer.question import QuestionInfo, analyze_question
 from rag.answer.rerank import rerank
 from rag.answer.support import SupportResult, check_support
 from rag.answer.verify import complete_units, verify_answer
+from rag.llm.registry import default_backend, needs_llm
 from rag.text.citations import CITATION_MARKERS_RE, is_refusal, parse_markers
 from rag.text.injection import INJECTION_FLAG
 from rag.text.spans import merge_spans
@@ -77,8 +79,8 @@ class Answerer:
 
     Args:
         config: resolved ``Config`` (sections ``answer``, ``retrieval``, ``llm``).
-        backend: backend name (``llama_cpp`` | ``openai`` | ``transformers`` | ``extractive`` |
-            ``module:Class``); default ``answer.backend``.
+        backend: a name of :mod:`rag.llm.registry` (``llama_cpp`` | ``openai`` | ``transformers`` |
+            ``extractive``) or ``module:Class``; default ``answer.backend``.
         llm: an already created ``LLMBackend`` to use instead of creating one (tests, UI).
         search: ``(question, k) -> hits``; needed unless passages are given per call.
     """
@@ -86,8 +88,8 @@ class Answerer:
     def __init__(self, config: Any, *, backend: str | None = None, llm: Any = None,
                  search: SearchFn | None = None):
         self.config = config
-        self.backend_name = (backend or (llm.name if llm is not None else None)
-                             or config.get("answer.backend") or "llama_cpp")
+        self.backend_name = backend or (llm.name if llm is not None else None) or default_backend(config)
+        self.uses_llm = needs_llm(self.backend_name)
         self._llm = llm
         self.search = search
         a = config.get("answer") or {}
@@ -115,8 +117,8 @@ class Answerer:
     # -- backend -------------------------------------------------------------------------------
     @property
     def llm(self):
-        """The LLM backend (created on first use; None for ``extractive``)."""
-        if self.backend_name == EXTRACTIVE:
+        """The LLM backend (created on first use; None for a backend without one, ``extractive``)."""
+        if not self.uses_llm:
             return None
         if self._llm is None:
             from rag.llm import create_backend
@@ -257,7 +259,7 @@ class Answerer:
                              self.evidence.neighbours, k)
         part.shown = select_evidence(part.info, part.candidates, part.support.scores, cfg)
         part.max_tokens = max_tokens
-        if self.backend_name != EXTRACTIVE and part.shown:
+        if self.uses_llm and part.shown:
             self._fit_prompt(part)
 
     def _fit_prompt(self, part: _Part) -> None:
@@ -303,7 +305,7 @@ class Answerer:
             return
         local = part.shown
         remap = MarkerRemapper(part.local_to_global)
-        if self.backend_name == EXTRACTIVE:
+        if not self.uses_llm:
             cand_index = {id(p): i for i, p in enumerate(part.candidates)}
             pos = {cand_index[id(p)]: i for i, p in enumerate(local)}
             ordered = [replace(s, passage=pos[s.passage]) for s in part.support.best if s.passage in pos]
@@ -352,7 +354,7 @@ class Answerer:
                                                    "ungrounded_numbers": v.checks["ungrounded_numbers"]}
             part.text = refusal_text(part.refused_reason)
             return
-        if self.backend_name != EXTRACTIVE:
+        if self.uses_llm:
             v.text = self._add_other_sources(part, v.text)
         part.text = renumber(v.text, part.local_to_global)
         for n, spans in v.support.items():

@@ -1,4 +1,5 @@
-"""The ``extractive`` backend: no LLM, the best supporting sentences with their citations.
+"""The ``extractive`` backend (registered in :mod:`rag.llm.registry` without an LLM): the best
+supporting sentences with their citations.
 
 Deterministic and fast (milliseconds), for tests, load benchmarks and machines without a
 model. It answers with the highest-scoring supporting sentence (trimmed to its relevant
@@ -17,9 +18,7 @@ from rag.answer.question import QuestionInfo
 from rag.answer.support import SentenceScore
 from rag.text.numbers import same_quantity
 
-__all__ = ["EXTRACTIVE", "extractive_answer"]
-
-EXTRACTIVE = "extractive"
+__all__ = ["extractive_answer"]
 
 
 def _render(p: Passage, spans: list[tuple[int, int]]) -> str:

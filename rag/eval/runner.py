@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rag.config import Config
-from rag.eval.datasets import Dataset, EvalItem, load_dataset
+from rag.eval.datasets import Dataset, load_dataset
+from rag.eval.formats.base import EvalItem
 from rag.eval.scoring import aggregate, is_correct, score_item
+from rag.llm.registry import default_backend
 from rag.parallel import parallel_map
 
 __all__ = ["RunSummary", "ItemTask", "run_eval", "default_run_dir", "runs_root", "list_runs", "EvalRunError"]
@@ -162,7 +164,7 @@ class ItemTask:
 
 
 def _build_index(dataset: Dataset, config: Config, run_dir: Path, corpus: list[str] | None, log) -> Path:
-    """Ingest ``corpus`` (folders/files) or the DRCD paragraphs into ``run_dir/index``."""
+    """Ingest ``corpus`` (folders/files) or the dataset's own paragraphs (DRCD) into ``run_dir/index``."""
     from rag.pipeline import Pipeline
 
     index_dir = run_dir / "index"
@@ -197,7 +199,7 @@ def _resolve_index(dataset: Dataset, config: Config, run_dir: Path, index: str |
 def _check_index_options(dataset: Dataset, index: str | None, corpus: list[str] | None) -> None:
     if index and corpus:
         raise EvalRunError("--index 与 --corpus 只能选一个：用已有索引，或从文章目录临时建索引")
-    if dataset.needs_index and not index and not corpus and dataset.format != "drcd":
+    if dataset.needs_index and not index and not corpus and not dataset.spec.own_corpus:
         raise EvalRunError(f"{dataset.path.name} 需要从索引检索作答：请用 --index 指定已有索引，"
                            "或用 --corpus 指定文章目录（会在运行目录中建立临时索引）")
 
@@ -265,11 +267,11 @@ def run_eval(dataset_path: str | Path, config: Config, *, out: str | Path | None
         The :class:`RunSummary`.
 
     Raises:
-        rag.eval.datasets.DatasetError: unreadable dataset or invalid settings.
+        rag.eval.formats.base.DatasetError: unreadable dataset or invalid settings.
         EvalRunError: no index for a set that needs one.
         rag.llm.LLMError: the backend cannot start (missing model, server down).
     """
-    backend = backend or config.get("answer.backend") or "llama_cpp"
+    backend = backend or default_backend(config)
     dataset = load_dataset(dataset_path, modes=modes, noises=noises, retrieval=retrieval, limit=limit,
                            seed=int(config.get("eval.seed", 0) or 0),
                            passages=int(config.get("eval.rgb_passages", 5) or 5))

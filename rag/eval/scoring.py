@@ -1,6 +1,6 @@
 """Score one evaluated item, and aggregate item scores into a run's ``metrics.json``.
 
-Which metrics an item gets depends on its task (:class:`rag.eval.datasets.EvalItem`):
+Which metrics an item gets depends on its task (:class:`rag.eval.formats.base.EvalItem`):
 
 * ``qa`` (seed format, answered from the index):
   retrieval — ``hit@1``, ``hit@k``, ``recall@k``, ``mrr`` over the doc ids of the ranked
@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rag.eval.datasets import EvalItem
+from rag.eval.formats.base import EvalItem
 from rag.eval.metrics import (answer_bearing_hit, answer_bearing_mrr, answer_accuracy, char_f1,
                               citation_precision, citation_recall, claims_from_answer, exact_match, hit_at_k,
                               is_refusal, latency_summary, mean_defined, mrr, number_grounding_rate, recall_at_k,

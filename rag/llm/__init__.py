@@ -1,4 +1,4 @@
-"""LLM backends behind one small interface.
+"""LLM backends behind one small interface; the registry of answer backends (:mod:`rag.llm.registry`).
 
 >>> backend = create_backend("llama_cpp", load_config())
 >>> for delta in backend.stream([{"role": "user", "content": "你好"}]):
@@ -6,11 +6,13 @@
 """
 
 from rag.llm.base import GenerationStats, LLMBackend, LLMError, ModelMissingError
-from rag.llm.factory import BACKENDS, create_backend, resolve_class
+from rag.llm.factory import create_backend, create_llm, resolve_class
 from rag.llm.gguf import GGUF_NAME, configured_gguf, ensure_gguf, gguf_status, prepare_gguf
+from rag.llm.registry import BACKENDS, BackendSpec, default_backend, needs_llm
 
 __all__ = [
     "BACKENDS",
+    "BackendSpec",
     "GGUF_NAME",
     "GenerationStats",
     "LLMBackend",
@@ -18,8 +20,11 @@ __all__ = [
     "ModelMissingError",
     "configured_gguf",
     "create_backend",
+    "create_llm",
+    "default_backend",
     "ensure_gguf",
     "gguf_status",
+    "needs_llm",
     "prepare_gguf",
     "resolve_class",
 ]

@@ -6,40 +6,34 @@ import importlib
 from typing import Any
 
 from rag.llm.base import LLMBackend, LLMError
-
-# name -> (module, class); modules are imported only when chosen (torch, llama_cpp are heavy).
-BACKENDS: dict[str, tuple[str, str]] = {
-    "llama_cpp": ("rag.llm.llama_cpp_backend", "LlamaCppBackend"),
-    "openai": ("rag.llm.openai_backend", "OpenAIBackend"),
-    "transformers": ("rag.llm.transformers_backend", "TransformersBackend"),
-}
-NOT_LLM = {"extractive"}
+from rag.llm.registry import find, names, needs_llm
 
 
 def _choices() -> str:
-    return "、".join([*BACKENDS, *sorted(NOT_LLM)]) + "，或 模块:类名 形式的自定义后端"
+    return "、".join(names()) + "，或 模块:类名 形式的自定义后端"
 
 
 def resolve_class(name: str) -> type[LLMBackend]:
     """Return the backend class for ``name`` without instantiating it.
 
     Args:
-        name: a built-in name (see ``BACKENDS``) or ``"package.module:ClassName"``.
+        name: a built-in name (:data:`rag.llm.registry.BACKENDS`) or ``"package.module:ClassName"``.
 
     Returns:
         A subclass of ``LLMBackend``.
 
     Raises:
-        LLMError: unknown name, ``extractive``, or a plugin that cannot be imported
-            or is not an ``LLMBackend``.
+        LLMError: unknown name, a backend without an LLM (``extractive``), or a plugin that
+            cannot be imported or is not an ``LLMBackend``.
     """
     key = (name or "").strip()
-    if key.lower() in NOT_LLM:
+    spec = find(key)
+    if spec is not None and spec.loader is None:
         raise LLMError(
             f"“{key}” 不是大模型后端：抽取式回答不调用 LLM，由回答模块直接处理，不能通过 create_backend 创建"
         )
-    if key.lower() in BACKENDS:
-        module_name, class_name = BACKENDS[key.lower()]
+    if spec is not None and spec.loader is not None:
+        module_name, class_name = spec.loader
     elif ":" in key:
         module_name, _, class_name = key.partition(":")
     else:
@@ -61,13 +55,13 @@ def create_backend(name: str, config: Any) -> LLMBackend:
     """Create the backend ``name`` configured by ``config``.
 
     Args:
-        name: ``llama_cpp`` | ``openai`` | ``transformers`` | ``"module:Class"``
+        name: a built-in name with an LLM (:data:`rag.llm.registry.BACKENDS`) or ``"module:Class"``
             (a user plugin: an ``LLMBackend`` subclass taking the config).
         config: the resolved ``Config``.
 
-    ``llama_cpp`` with ``llm.llama_cpp.worker: process`` runs the model in a worker process
-    (:class:`rag.llm.worker_backend.ProcessLlamaBackend`); ``inline`` (and ``auto`` outside
-    ``shanhai serve``) loads it in this process.
+    A backend registered with ``worker=True`` (``llama_cpp``) and ``llm.llama_cpp.worker: process``
+    runs the model in a worker process (:class:`rag.llm.worker_backend.ProcessLlamaBackend`);
+    ``inline`` (and ``auto`` outside ``shanhai serve``) loads it in this process.
 
     Returns:
         A ready-to-use backend (models load lazily on first generation).
@@ -75,9 +69,16 @@ def create_backend(name: str, config: Any) -> LLMBackend:
     Raises:
         LLMError: unknown name (the message lists the choices), bad plugin or worker mode.
     """
-    if (name or "").strip().lower() == "llama_cpp" and config is not None:
+    spec = find(name)
+    if spec is not None and spec.worker and config is not None:
         from rag.llm.worker_backend import ProcessLlamaBackend, worker_mode
 
         if worker_mode(config) == "process":
             return ProcessLlamaBackend(config)
     return resolve_class(name)(config)
+
+
+def create_llm(name: str, config: Any) -> LLMBackend | None:
+    """The LLM behind the answer backend ``name``: :func:`create_backend`, or None for a backend
+    registered without one (``extractive``)."""
+    return create_backend(name, config) if needs_llm(name) else None

@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from rag.llm.base import ModelMissingError
 
 GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -119,6 +117,8 @@ def _write_marker(gguf: Path, seconds: float) -> None:
 
 
 def _sha256_file(path: Path, progress: bool, desc: str) -> str:
+    from tqdm import tqdm  # lazy: the CLI imports rag.llm (the backend registry) at start
+
     digest = hashlib.sha256()
     with open(path, "rb") as handle, tqdm(total=path.stat().st_size, unit="B", unit_scale=True,
                                           unit_divisor=1024, desc=desc, disable=not progress) as bar:
@@ -180,6 +180,8 @@ def _check_disk(target_dir: Path) -> None:
 
 def _join_parts(parts: list[Path], tmp: Path, progress: bool) -> str:
     """Stream the parts into ``tmp``, checking each part's sha256; return the total sha256."""
+    from tqdm import tqdm
+
     total = hashlib.sha256()
     size = sum(p.stat().st_size for p in parts)
     with open(tmp, "wb") as out, tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024,

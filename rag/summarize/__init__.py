@@ -10,10 +10,10 @@ from rag.summarize.figures import Conflict, FigureRow, figure_rows, find_conflic
 from rag.summarize.reduce import SummarySentence
 from rag.summarize.render import md_escape, regions_text, render_json, render_markdown
 from rag.summarize.summary import (DEFAULTS, RegionNotFoundError, RegionSummary, SummaryError, SummaryPassage,
-                                   summarize, summarize_region)
+                                   summarize, summarize_region, summary_backend)
 
 __all__ = [
-    "summarize", "summarize_region", "RegionSummary", "SummaryPassage", "SummarySentence", "Fact", "FigureRow",
+    "summarize", "summarize_region", "summary_backend", "RegionSummary", "SummaryPassage", "SummarySentence", "Fact", "FigureRow",
     "Conflict", "collect_facts", "figure_rows", "find_conflicts", "render_markdown", "render_json",
     "regions_text", "md_escape", "RegionNotFoundError", "SummaryError", "DEFAULTS",
 ]

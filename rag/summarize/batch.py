@@ -20,6 +20,7 @@ _STATE_LOCK = threading.Lock()
 
 def _state(config: Any, backend: str) -> tuple[Any, Any, Any]:
     """(pipeline, llm, gazetteer) of this process for ``config``'s index and ``backend``."""
+    from rag.llm.factory import create_llm
     from rag.pipeline import Pipeline
     from rag.regions import update_regions
 
@@ -27,12 +28,7 @@ def _state(config: Any, backend: str) -> tuple[Any, Any, Any]:
     with _STATE_LOCK:
         if key not in _STATE:
             pipe = Pipeline(config)
-            llm = None
-            if backend != "extractive":
-                from rag.llm import create_backend
-
-                llm = create_backend(backend, config)
-            _STATE[key] = (pipe, llm, update_regions(pipe.index))
+            _STATE[key] = (pipe, create_llm(backend, config), update_regions(pipe.index))
         return _STATE[key]
 
 
@@ -59,7 +55,7 @@ def summarize_many(config: Any, names: Sequence[str], *, backend: str, parallel:
     Args:
         config: resolved config (``index_dir``; ``ray.address`` / ``ray.num_cpus`` for Ray).
         names: region names.
-        backend: generation backend (``extractive`` needs no LLM).
+        backend: generation backend (:mod:`rag.llm.registry`; ``extractive`` needs no LLM).
         parallel: ``local`` | ``threads`` | ``ray`` (:func:`rag.parallel.parallel_map`).
         workers: tasks in flight (threads / Ray).
         progress: ``progress(done, total)``.

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from rag.answer.verify import verify_answer
+from rag.llm.registry import EXTRACTIVE, default_backend, needs_llm
 from rag.regions.corpus import RegionStore
 from rag.regions.model import Pair
 from rag.summarize.facts import collect_facts, family_of
@@ -23,9 +24,8 @@ from rag.text.numbers import figure_spans
 from rag.types import Document
 
 __all__ = ["RegionSummary", "SummaryPassage", "RegionNotFoundError", "SummaryError", "summarize_region",
-           "summarize", "DEFAULTS"]
+           "summarize", "summary_backend", "DEFAULTS"]
 
-EXTRACTIVE = "extractive"
 # Settings read from the ``summarize`` config section (these defaults apply when a key is absent).
 DEFAULTS = {"facts": 12, "digest_sentences": 10, "coverage": 6, "max_figures": 30, "max_tokens": 420,
             "min_mentions": 3, "max_docs": 40}
@@ -143,8 +143,9 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
         name: region name, e.g. ``沿河``, ``靖遠縣``, ``天津和平区``.
         load: ``doc_id -> Document`` (``index.get_doc``).
         config: resolved config (section ``summarize``; LLM settings).
-        backend: ``extractive`` or an LLM backend name (used for the label; ``llm`` generates).
-        llm: an :class:`rag.llm.LLMBackend`, required unless ``backend`` is ``extractive``.
+        backend: a backend name of :mod:`rag.llm.registry` (used for the label; ``llm`` generates);
+            one without an LLM (``extractive``) digests the facts instead.
+        llm: an :class:`rag.llm.LLMBackend`, required when ``backend`` needs an LLM.
 
     Returns:
         The verified :class:`RegionSummary`.
@@ -167,7 +168,7 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
     find_conflicts(rows)
     figures = select_rows(rows, opts["max_figures"])
     timings: dict[str, float] = {"map": time.perf_counter() - t0}
-    chosen = select_facts(facts, opts["digest_sentences"] if backend == EXTRACTIVE else opts["facts"])
+    chosen = select_facts(facts, opts["facts"] if needs_llm(backend) else opts["digest_sentences"])
     for f in chosen:
         book.number(f.doc_id, f.chunk_id)
     number = {c: p.n for c, p in book.by_chunk.items()}
@@ -175,11 +176,11 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
     pairs = [p for p in store.pairs if p.donor in family or p.recipient in family]
     t1 = time.perf_counter()
     stats = None
-    if backend == EXTRACTIVE:
+    if not needs_llm(backend):
         pieces, origin = extractive_sentences(chosen, number), "extractive"
     else:
         if llm is None:
-            raise ValueError("summarize_region: backend 不是 extractive 时必须提供 llm")
+            raise ValueError(f"summarize_region: 后端 {backend} 需要大模型，必须提供 llm")
         raw = "".join(llm.stream(_messages(region, chosen, pairs, figures, book), max_tokens=opts["max_tokens"],
                                  temperature=0.0))
         stats = llm.last_stats
@@ -281,8 +282,7 @@ def summarize(pipeline: Any, name: str, *, backend: str | None = None, llm: Any 
     Args:
         pipeline: a :class:`rag.pipeline.Pipeline`.
         name: region name (any alias or script).
-        backend: ``llama_cpp`` | ``openai`` | ``transformers`` | ``extractive`` (default:
-            ``summarize.backend``, else ``answer.backend``).
+        backend: a name of :mod:`rag.llm.registry` (default :func:`summary_backend`).
         llm: a ready backend instance to reuse (``--all``); created from ``backend`` otherwise.
         store: a gazetteer already loaded for this index.
 
@@ -292,10 +292,16 @@ def summarize(pipeline: Any, name: str, *, backend: str | None = None, llm: Any 
     from rag.regions import update_regions
 
     config = pipeline.config
-    name_b = backend or config.get("summarize.backend") or config.get("answer.backend") or "llama_cpp"
+    name_b = summary_backend(config, backend)
     store = store or update_regions(pipeline.index)
-    if name_b != EXTRACTIVE and llm is None:
-        from rag.llm import create_backend
+    if llm is None:
+        from rag.llm.factory import create_llm
 
-        llm = create_backend(name_b, config)
+        llm = create_llm(name_b, config)
     return summarize_region(store, name, pipeline.index.get_doc, config=config, backend=name_b, llm=llm)
+
+
+def summary_backend(config: Any, backend: str | None = None) -> str:
+    """The backend that summarises: ``backend``, else ``summarize.backend``, else the configured
+    default (:func:`rag.llm.registry.default_backend`)."""
+    return backend or config.get("summarize.backend") or default_backend(config)
