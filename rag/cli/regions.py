@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from rag.cli_common import command, eprint, print_json
+from rag.cli.common import command, eprint, print_json
 from rag.config import Config
 
 
@@ -35,7 +35,7 @@ def add_parsers(sub, common) -> None:
 
 
 def _store(pipe):
-    from rag.regions import regions_stale, update_regions
+    from rag import regions_stale, update_regions
 
     index = pipe.index
     if regions_stale(index):
@@ -45,8 +45,7 @@ def _store(pipe):
 
 @command("regions")
 def cmd_regions(args: argparse.Namespace, config: Config) -> int:
-    from rag.pipeline import Pipeline
-    from rag.summarize.render import regions_text
+    from rag import Pipeline, regions_text
 
     store = _store(Pipeline(config))
     if args.json:
@@ -83,9 +82,7 @@ def _write(path: str, text: str) -> None:
 
 @command("summarize")
 def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
-    from rag.pipeline import Pipeline
-    from rag.summarize import DEFAULTS, summarize
-    from rag.summarize.render import render_markdown
+    from rag import DEFAULTS, Pipeline, render_markdown, summarize_region
 
     pipe = Pipeline(config)
     store = _store(pipe)
@@ -93,10 +90,11 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
     if args.region:
         llm = None
         if backend != "extractive":
-            from rag.llm import create_backend
+            from rag import create_backend
 
             llm = create_backend(backend, config)
-        s = summarize(pipe, args.region, backend=backend, llm=llm, store=store)
+        s = summarize_region(store, args.region, pipe.index.get_doc, config=pipe.config, backend=backend,
+                             llm=llm)
         md = render_markdown(s)
         if args.out:
             _write(args.out, md)
@@ -114,7 +112,7 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
         return 1
     from tqdm import tqdm
 
-    from rag.summarize.batch import summarize_many
+    from rag import summarize_many
 
     started = time.perf_counter()
     parallel = args.parallel or ("ray" if config.get("ray.address") else "local")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rag.cli_common import command, eprint, print_json
+from rag.cli.common import command, eprint, print_json
 from rag.config import Config
 
 USAGE = "DATASET.jsonl | compare RUN_A RUN_B | report RUN_DIR"
 
 
-def add_parser(sub, common) -> None:
+def add_parsers(sub, common) -> None:
     """Register ``eval``'s arguments."""
     p = sub.add_parser(
         "eval", help="批量评测：检索/回答/引用指标、报告与图表、两次运行对比",
@@ -84,7 +84,7 @@ class _Bar:
 
 
 def _summary_lines(metrics: dict) -> list[str]:
-    from rag.eval.report import metric_label
+    from rag import metric_label
 
     o = metrics.get("overall") or {}
     lines = [f"题数 {metrics['n_items']}（出错 {metrics['n_errors']}）"]
@@ -103,7 +103,7 @@ def _summary_lines(metrics: dict) -> list[str]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from rag.eval.compare import compare_runs, format_comparison
+    from rag import compare_runs, format_comparison
 
     if len(args.target) != 3:
         eprint("用法：shanhai eval compare RUN_A RUN_B（两个运行目录）")
@@ -117,7 +117,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rag.eval.report import write_report
+    from rag import write_report
 
     if len(args.target) != 2:
         eprint("用法：shanhai eval report RUN_DIR [--out DIR] [--excerpt N]")
@@ -136,7 +136,7 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     if len(args.target) != 1:
         eprint(f"用法：shanhai eval {USAGE}")
         return 2
-    from rag.eval.runner import run_eval
+    from rag import run_eval
 
     bar = _Bar("评测")
     try:
