@@ -3,7 +3,7 @@
 A cold ``shanhai search`` spends most of its time loading things that do not depend on each
 other: the ONNX session and the 250k-piece tokenizer (the tokenizer's Rust loader releases
 the GIL for most of its ~0.7 s), jieba's dictionary, and the index (SQLite, FAISS, BM25).
-:func:`start` begins the first two in daemon threads so the caller can open the index
+:func:`start_warmup` begins the first two in daemon threads so the caller can open the index
 meanwhile; whoever needs a component first simply waits for its lock.
 """
 
@@ -25,7 +25,7 @@ def _quietly(fn: Callable[[], object]) -> Callable[[], None]:
     return run
 
 
-def start(pipeline) -> list[threading.Thread]:
+def start_warmup(pipeline) -> list[threading.Thread]:
     """Start loading ``pipeline``'s encoder and the BM25 tokenizer dictionary in the background.
 
     Args:

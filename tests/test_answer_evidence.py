@@ -85,7 +85,7 @@ def test_extractive_is_empty_without_support():
 
 
 def test_cli_marks_supporting_spans_in_the_original_script():
-    from rag.cli_answer import format_citation, mark_spans
+    from rag.cli.answer import format_citation, mark_spans
     from rag.types import Citation
 
     original = "青山縣今年獲得幫扶資金2.5億元，實施項目89個。"

@@ -84,7 +84,7 @@ def choices() -> list[tuple[str, str]]:
     return [(spec.label, spec.name) for spec in BACKENDS]
 
 
-def describe() -> str:
+def describe_backends() -> str:
     """The built-in names for help texts: ``llama_cpp、extractive（不用大模型）、openai、transformers``."""
     return "、".join(spec.name + ("" if spec.needs_llm else "（不用大模型）") for spec in BACKENDS)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from rag.cli_common import command
+from rag.cli.common import command
 from rag.config import Config
 
 
-def add_parser(sub, common) -> None:
+def add_parsers(sub, common) -> None:
     """Register ``serve``'s arguments."""
     p = sub.add_parser("serve", help="启动网页界面（问答、文档库、地区摘要、评测）和 API（gradio_client 与 OpenAI 兼容接口）")
     common(p)

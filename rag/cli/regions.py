@@ -8,9 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from rag.cli_common import command, eprint, print_json
+from rag.cli.common import command, eprint, print_json
 from rag.config import Config
-from rag.llm.registry import describe as backend_names
+from rag import describe_backends
 
 
 def add_parsers(sub, common) -> None:
@@ -26,7 +26,7 @@ def add_parsers(sub, common) -> None:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--region", help="地区名（任一别名，简繁体均可，如 沿河、靖遠縣、天津和平区）")
     target.add_argument("--all", action="store_true", help="为资料足够的每个地区生成摘要（显示进度条）")
-    p.add_argument("--backend", help=f"生成后端：{backend_names()}（默认：配置 summarize.backend，否则 answer.backend）")
+    p.add_argument("--backend", help=f"生成后端：{describe_backends()}（默认：配置 summarize.backend，否则 answer.backend）")
     p.add_argument("--json", action="store_true", help="输出 JSON")
     p.add_argument("--out", help="把 Markdown 写入该文件（--all 时所有地区写入同一文件）")
     p.add_argument("--parallel", choices=["local", "threads", "ray"],
@@ -36,7 +36,7 @@ def add_parsers(sub, common) -> None:
 
 
 def _store(pipe):
-    from rag.regions import regions_stale, update_regions
+    from rag import regions_stale, update_regions
 
     index = pipe.index
     if regions_stale(index):
@@ -46,8 +46,7 @@ def _store(pipe):
 
 @command("regions")
 def cmd_regions(args: argparse.Namespace, config: Config) -> int:
-    from rag.pipeline import Pipeline
-    from rag.summarize.render import regions_text
+    from rag import Pipeline, regions_text
 
     store = _store(Pipeline(config))
     if args.json:
@@ -84,15 +83,14 @@ def _write(path: str, text: str) -> None:
 
 @command("summarize")
 def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
-    from rag.pipeline import Pipeline
-    from rag.summarize import DEFAULTS, summarize, summary_backend
-    from rag.summarize.render import render_markdown
+    from rag import DEFAULTS, Pipeline, create_llm, render_markdown, summarize_region, summary_backend
 
     pipe = Pipeline(config)
     store = _store(pipe)
     backend = summary_backend(config, args.backend)
     if args.region:
-        s = summarize(pipe, args.region, backend=backend, store=store)
+        s = summarize_region(store, args.region, pipe.index.get_doc, config=pipe.config, backend=backend,
+                             llm=create_llm(backend, config))
         md = render_markdown(s)
         if args.out:
             _write(args.out, md)
@@ -110,7 +108,7 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
         return 1
     from tqdm import tqdm
 
-    from rag.summarize.batch import summarize_many
+    from rag import summarize_many
 
     started = time.perf_counter()
     parallel = args.parallel or ("ray" if config.get("ray.address") else "local")

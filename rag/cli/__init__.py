@@ -1,4 +1,9 @@
-"""`shanhai` command line: argument parsing and output formatting only; work happens in rag.*."""
+"""`shanhai` command line: argument parsing and output formatting only; work happens in rag.*.
+
+Each command group is one module (:mod:`rag.cli.models`, :mod:`rag.cli.corpus`, :mod:`rag.cli.answer`,
+:mod:`rag.cli.serve`, :mod:`rag.cli.eval`, :mod:`rag.cli.index`, :mod:`rag.cli.regions`) that registers
+its handlers in :data:`rag.cli.common.COMMANDS` and reaches the project through the :mod:`rag` facade.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,23 @@ import os
 import sys
 from typing import Any
 
-from rag.cli_common import COMMANDS, common_args, eprint
+from rag.cli import answer, corpus, index, models, regions, serve
+from rag.cli import eval as evaluate
+from rag.cli.common import COMMANDS, common_args, eprint
 from rag.config import ConfigError, load_config
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
+# Command groups in the order `shanhai --help` lists their subcommands.
+GROUPS = (models, corpus, answer, serve, evaluate, index, regions)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (subcommands are defined in rag.cli_commands)."""
-    from rag import cli_commands
-
+    """The full argument parser (each module of :data:`GROUPS` adds its subcommands)."""
     parser = argparse.ArgumentParser(prog="shanhai", description="山海：离线中文新闻问答、引用溯源、地区摘要与批量评测")
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    cli_commands.add_parsers(sub, common_args)
+    for group in GROUPS:
+        group.add_parsers(sub, common_args)
     return parser
 
 
@@ -58,7 +67,3 @@ def main(argv: list[str] | None = None) -> int:
             raise
         eprint(f"错误：{exc}")
         return 2
-
-
-if __name__ == "__main__":  # `python -m rag.cli`
-    sys.exit(main())

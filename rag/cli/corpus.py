@@ -1,4 +1,4 @@
-"""Subcommands for models, ingest, remove, search and config."""
+"""Subcommands on the corpus and its index: ingest, remove, search, docs and config."""
 
 from __future__ import annotations
 
@@ -6,22 +6,13 @@ import argparse
 import signal
 import sys
 import threading
-from pathlib import Path
 
-from rag.cli_common import command, eprint, print_json
+from rag.cli.common import command, eprint, print_json
 from rag.config import Config
 
 
 def add_parsers(sub, common) -> None:
-    """Register every subcommand's arguments."""
-    p = sub.add_parser("models", help="准备/查看离线模型")
-    common(p, index=False)
-    p.add_argument("action", choices=["prepare", "status"])
-    p.add_argument("--only", choices=["embedding", "llm", "judge"], help="只处理其中一个模型")
-    p.add_argument("--force", action="store_true", help="重新构建，即使缓存可用")
-    p.add_argument("--deep", action="store_true", help="status 时重新计算校验和")
-    p.add_argument("--no-smoke", action="store_true", help="prepare 后不在子进程中试运行本地模型")
-
+    """Register ``ingest``, ``remove``, ``search``, ``docs`` and ``config``."""
     p = sub.add_parser("ingest", help="导入文件或文件夹（txt/md/html/jsonl[.gz]）")
     common(p)
     p.add_argument("paths", nargs="+")
@@ -49,10 +40,6 @@ def add_parsers(sub, common) -> None:
     p = sub.add_parser("config", help="打印合并后的配置")
     common(p)
 
-    from rag import cli_more
-
-    cli_more.add_parsers(sub, common)
-
 
 def _progress_bar(desc: str):
     from tqdm import tqdm
@@ -60,7 +47,7 @@ def _progress_bar(desc: str):
     bar = tqdm(desc=desc, unit="篇", file=sys.stderr, dynamic_ncols=True)
 
     def update(done: int, total: int | None, message: str) -> None:
-        from rag.ingest import NOTE
+        from rag import NOTE
 
         if message.startswith(NOTE):  # an event (where a resumed run continues): its own line
             bar.write(message[len(NOTE):], file=sys.stderr)
@@ -103,34 +90,9 @@ class _GracefulStop:
             signal.signal(sig, old)
 
 
-@command("models")
-def cmd_models(args: argparse.Namespace, config: Config) -> int:
-    from rag.models import llm_runtime_status, model_status, prepare_models, smoke_test_llm
-
-    if args.action == "prepare":
-        for path in prepare_models(config, only=args.only, force=args.force):
-            eprint(f"已就绪：{path}")
-        if args.only == "embedding" or args.no_smoke:
-            return 0
-        result = smoke_test_llm(config)  # in a child process: a crash is reported, not suffered
-        for line in result.report():
-            (print if result.ok else eprint)(line)
-        return 0 if result.ok else 1
-    rows = model_status(config, deep=args.deep)
-    for row in rows:
-        mark = "✓ 就绪" if row["ready"] else "✗ 未就绪"
-        size = f"{row['size_mb']:.0f} MB" if row.get("size_mb") else "-"
-        print(f"{mark}  {row['name']:<44} {size:>8}  {row['path']}")
-        if row.get("detail"):
-            print(f"        {row['detail']}")
-    runtime = llm_runtime_status(config)
-    print(f"{'✓' if runtime['ready'] else '✗'} {runtime['summary']}")
-    return 0 if all(r["ready"] for r in rows) and runtime["ready"] else 1
-
-
 @command("ingest")
 def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
-    from rag.pipeline import Pipeline
+    from rag import Pipeline
 
     if args.index_type:
         config = config.with_overrides({"index.type": args.index_type})
@@ -190,7 +152,7 @@ def _embedding_stats(encoder) -> dict:
 
 @command("remove")
 def cmd_remove(args: argparse.Namespace, config: Config) -> int:
-    from rag.pipeline import Pipeline
+    from rag import Pipeline
 
     pipe = Pipeline(config)
     missing = 0
@@ -205,15 +167,13 @@ def cmd_remove(args: argparse.Namespace, config: Config) -> int:
 
 @command("search")
 def cmd_search(args: argparse.Namespace, config: Config) -> int:
-    from rag import warmup
-    from rag.pipeline import Pipeline
+    from rag import Pipeline, check_filters, check_question, start_warmup
     from rag.text.injection import INJECTION_LABEL
-    from rag.validate import check_filters, check_question
 
     check_question(args.question)  # bad input fails before any model starts loading
     filters = check_filters(args.source, args.date_from, args.date_to)
     pipe = Pipeline(config)
-    warmup.start(pipe)  # encoder + jieba load while the index opens
+    start_warmup(pipe)  # encoder + jieba load while the index opens
     hits = pipe.search(args.question, args.k, filters=filters)
     if args.json:
         print_json([h.to_json() for h in hits])
@@ -231,7 +191,7 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
 
 @command("docs")
 def cmd_docs(args: argparse.Namespace, config: Config) -> int:
-    from rag.pipeline import Pipeline
+    from rag import Pipeline
 
     docs = Pipeline(config).documents()
     if args.json:

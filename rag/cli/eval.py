@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rag.cli_common import command, eprint, print_json
+from rag.cli.common import command, eprint, print_json
 from rag.config import Config
-from rag.llm.registry import describe as backend_names
+from rag import describe_backends
 
 USAGE = "DATASET.jsonl | compare RUN_A RUN_B | report RUN_DIR"
 
 
-def add_parser(sub, common) -> None:
+def add_parsers(sub, common) -> None:
     """Register ``eval``'s arguments."""
     p = sub.add_parser(
         "eval", help="批量评测：检索/回答/引用指标、报告与图表、两次运行对比",
@@ -30,7 +30,7 @@ def add_parser(sub, common) -> None:
     p.add_argument("target", nargs="+", metavar="TARGET", help=USAGE)
     p.add_argument("--corpus", action="append",
                    help="文章目录或文件：导入到运行目录下的临时索引后再评测（代替 --index；可重复，如再加干扰语料）")
-    p.add_argument("--backend", help=f"回答后端：{backend_names()}（默认：配置 answer.backend）")
+    p.add_argument("--backend", help=f"回答后端：{describe_backends()}（默认：配置 answer.backend）")
     p.add_argument("--out", help="运行目录（默认 runs/eval-<数据集>-<后端>-<时间>）；report 子命令：报告输出目录")
     p.add_argument("--limit", type=int, help="只评测前 N 条记录（RGB 每条记录按设置展开为多题）")
     p.add_argument("--workers", type=int, help="同时评测的题数（默认 eval.workers）")
@@ -85,7 +85,7 @@ class _Bar:
 
 
 def _summary_lines(metrics: dict) -> list[str]:
-    from rag.eval.report import metric_label
+    from rag import metric_label
 
     o = metrics.get("overall") or {}
     lines = [f"题数 {metrics['n_items']}（出错 {metrics['n_errors']}）"]
@@ -104,7 +104,7 @@ def _summary_lines(metrics: dict) -> list[str]:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from rag.eval.compare import compare_runs, format_comparison
+    from rag import compare_runs, format_comparison
 
     if len(args.target) != 3:
         eprint("用法：shanhai eval compare RUN_A RUN_B（两个运行目录）")
@@ -118,7 +118,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rag.eval.report import write_report
+    from rag import write_report
 
     if len(args.target) != 2:
         eprint("用法：shanhai eval report RUN_DIR [--out DIR] [--excerpt N]")
@@ -137,7 +137,7 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     if len(args.target) != 1:
         eprint(f"用法：shanhai eval {USAGE}")
         return 2
-    from rag.eval.runner import run_eval
+    from rag import run_eval
 
     bar = _Bar("评测")
     try:

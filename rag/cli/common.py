@@ -1,6 +1,6 @@
 """What every `shanhai` subcommand module shares: the command registry, printing, common flags.
 
-It imports no ``rag.cli*`` module, so the command modules and :mod:`rag.cli` both build on it.
+It imports no other ``rag.cli`` module, so the command modules and :mod:`rag.cli` both build on it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from rag.config import Config
 
-# Offline by default, set before any subcommand imports a model library (as rag.cli did).
+# Offline by default, set before any subcommand imports a model library.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

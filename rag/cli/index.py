@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from rag.cli_common import command, print_json
+from rag.cli.common import command, print_json
 from rag.config import Config
 
 
-def add_parser(sub, common) -> None:
+def add_parsers(sub, common) -> None:
     """Register ``shanhai index``."""
     p = sub.add_parser("index", help="检查或修复索引目录（校验和、可重建的文件）")
     common(p)
@@ -20,7 +20,7 @@ def add_parser(sub, common) -> None:
 
 @command("index")
 def cmd_index(args: argparse.Namespace, config: Config) -> int:
-    from rag.index.repair import diagnose, repair
+    from rag import diagnose, repair
 
     path = config.index_dir
     if args.action == "check":

@@ -6,20 +6,19 @@ import argparse
 import sys
 from typing import Sequence
 
-from rag.cli_common import command, print_json
+from rag import Answer, Citation, describe_backends
+from rag.cli.common import command, print_json
 from rag.config import Config
-from rag.llm.registry import describe as backend_names
-from rag.types import Answer, Citation
 
 OPEN_MARK, CLOSE_MARK = "【", "】"
 
 
-def add_parser(sub, common) -> None:
+def add_parsers(sub, common) -> None:
     """Register ``ask``'s arguments."""
     p = sub.add_parser("ask", help="提问：根据索引中的文章回答，并标注引用的段落")
     common(p)
     p.add_argument("question", help="问题（简体或繁体）")
-    p.add_argument("--backend", help=f"回答后端：{backend_names()}（默认：配置 answer.backend）")
+    p.add_argument("--backend", help=f"回答后端：{describe_backends()}（默认：配置 answer.backend）")
     p.add_argument("-k", type=int, help="最多提供给模型的段落数（默认 retrieval.top_k）")
     p.add_argument("--json", action="store_true", help="输出一个 JSON 对象（不流式显示）")
     p.add_argument("--source", action="append", help="只用某来源的文章（可重复）")
@@ -99,14 +98,12 @@ def format_timings(answer: Answer) -> str:
 
 @command("ask")
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
-    from rag import warmup
-    from rag.pipeline import Pipeline
-    from rag.validate import check_filters
+    from rag import Pipeline, check_filters, start_warmup
 
     pipe = Pipeline(config)
     question = pipe.check_question(args.question)  # bad input fails before any model loads
     filters = check_filters(args.source, args.date_from, args.date_to)
-    warmup.start(pipe)  # encoder + jieba load while the index opens
+    start_warmup(pipe)  # encoder + jieba load while the index opens
     if args.previous:
         question = pipe.standalone_question(question, [(q, "") for q in args.previous])
     rewritten = question if question != args.question.strip() else None
