@@ -11,14 +11,8 @@ encode, and the ONNX backends never import torch.
 
 from embeddings.encoder import BACKENDS, Encoder
 from embeddings.onnx_export import onnx_model_status, prepare_onnx_model
-from embeddings.provision import (
-    DIM,
-    MODEL_NAME,
-    ModelMissingError,
-    ModelVerifyError,
-    embedding_model_status,
-    prepare_embedding_model,
-)
+from embeddings.e5_spec import DIM, MODEL_NAME, ModelMissingError, ModelVerifyError
+from embeddings.provision import embedding_model_status, prepare_embedding_model
 
 __all__ = [
     "BACKENDS",

@@ -23,13 +23,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from embeddings.onnx_runtime import available_cores, length_batches
-from embeddings.provision import (
-    DIM,
-    MODEL_NAME,
-    ModelMissingError,
-    embedding_model_status,
-    prepare_embedding_model,
-)
+from embeddings.e5_spec import DIM, MODEL_NAME, ModelMissingError
+from embeddings.provision import embedding_model_status, prepare_embedding_model
 from embeddings.torch_model import load_sentence_transformer
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -29,18 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.provision import (
-    DIM,
-    MODEL_NAME,
-    ModelVerifyError,
-    _bar,
-    _lock,
-    _swap_into_place,
-    _write_json,
-    check_files,
-    hash_folder,
-    prepare_embedding_model,
-)
+from embeddings.e5_spec import DIM, MODEL_NAME, ModelVerifyError
+from embeddings.model_files import check_files, folder_lock, hash_folder, progress_bar, swap_into_place, write_json
+from embeddings.provision import prepare_embedding_model
 
 ONNX_MANIFEST = "shanhai-onnx.json"
 ONNX_CONVERTER_VERSION = 1  # bump when the written files change; older folders are rebuilt
@@ -261,7 +252,7 @@ def _build(model_dir: Path, tmp: Path, progress: bool) -> dict:
     preset = quantization_preset()
     files = {"onnx": FP32_FILE, "onnx-int8": int8_file(preset)}
     started = time.time()
-    with _bar(progress, "导出 ONNX", 5, unit="步") as bar:
+    with progress_bar(progress, "导出 ONNX", 5, unit="步") as bar:
         export_fp32(model_dir, tmp / FP32_FILE)
         bar.update(1)
         settings = quantize_int8(tmp / FP32_FILE, tmp / files["onnx-int8"], preset)
@@ -305,7 +296,7 @@ def prepare_onnx_model(model_dir: Path, onnx_dir: Path | None = None, *, progres
     model_dir = prepare_embedding_model(model_dir, progress=progress)
     target = Path(onnx_dir or onnx_dir_for(model_dir)).expanduser().resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(target):
+    with folder_lock(target):
         if not force and _check_onnx(target, deep=True) is None:
             return target
         if target.exists() and not (target / ONNX_MANIFEST).exists() and any(target.iterdir()) \
@@ -317,8 +308,8 @@ def prepare_onnx_model(model_dir: Path, onnx_dir: Path | None = None, *, progres
         try:
             manifest = _build(model_dir, tmp, progress)
             manifest["files"] = hash_folder(tmp, progress=progress, desc="写入 ONNX 清单")
-            _write_json(tmp / ONNX_MANIFEST, manifest)
-            _swap_into_place(tmp, target)
+            write_json(tmp / ONNX_MANIFEST, manifest)
+            swap_into_place(tmp, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return target

