@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.text.numbers import (Quantity, extract_quantities, figure_in_text, figure_spans, fold_text,
+from rag.text.normalize import fold_text
+from rag.text.numbers import (Quantity, extract_quantities, figure_in_text, figure_spans,
                               numbers_in, same_quantity)
 from rag.text.numerals import parse_number
 

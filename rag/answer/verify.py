@@ -28,7 +28,8 @@ from typing import Sequence
 
 from rag.text.citations import (CITATION_MARKERS_RE, claim_overlap, is_refusal, normalize_answer, parse_markers,
                                 strip_citations)
-from rag.text.numbers import extract_quantities, figure_spans, fold_text, numbers_in
+from rag.text.normalize import fold_text
+from rag.text.numbers import extract_quantities, figure_spans, numbers_in
 
 __all__ = ["Claim", "Verification", "parse_claims", "verify_answer", "UNSUPPORTED_MARK",
            "claim_overlap", "bigram_spans", "clause_span"]

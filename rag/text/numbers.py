@@ -33,7 +33,7 @@ from rag.text.normalize import fold_text
 from rag.text.numerals import (ARABIC, CN_BODY, CN_NUMERAL, CN_START, MULTIPLIER, arabic_value, cn_value,
                                multiplier)
 
-__all__ = ["Quantity", "fold_text", "extract_quantities", "same_quantity",
+__all__ = ["Quantity", "extract_quantities", "same_quantity",
            "figure_in_text", "figure_spans", "numbers_in"]
 
 
