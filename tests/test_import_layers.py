@@ -6,6 +6,10 @@ The graph is read statically with ``ast`` (nothing is imported, so the test is f
 to the most specific project module the statement names (``from rag.answer import markers``
 -> ``rag.answer.markers`` when that file exists, else ``rag.answer``); parent packages are not
 added implicitly. Any strongly connected component of more than one module is a loop.
+
+The layers (docs/architecture.md draws them) are listed in ``LAYERS``, lowest first; a module may
+import its own layer and the ones below, never one above. A module belongs to the layer of the
+longest prefix naming it; every project module must have one.
 """
 
 from __future__ import annotations
@@ -15,6 +19,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("rag", "embeddings", "ui")
+
+# Lowest first. "rag" alone is the facade package (rag/__init__.py), not every rag.* module.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("ground: shared grammar and records", ("rag.config", "rag.types", "rag.text")),
+    ("engines: models, index, LLM, judge", ("embeddings", "rag.index", "rag.llm", "rag.judge", "rag.models",
+                                            "rag.parallel")),
+    ("stages: ingest, retrieve, answer, chat, regions, summaries, eval",
+     ("rag.ingest", "rag.retrieve", "rag.answer", "rag.chat", "rag.chat_frame", "rag.regions", "rag.summarize",
+      "rag.eval", "rag.validate", "rag.warmup")),
+    ("facade: Pipeline and the public API", ("rag.pipeline", "rag")),
+    ("faces and tools: CLI, UI, judge training", ("rag.cli", "rag.__main__", "ui", "rag.judge.train",
+                                                  "rag.judge.calibrate", "rag.judge.evalsets")),
+]
 
 
 def _module_name(path: Path) -> str:
@@ -156,3 +173,33 @@ def test_no_import_loops():
     graph = import_graph()
     loops = strongly_connected(graph)
     assert not loops, "import loops:\n" + "\n".join(_describe(c, graph) for c in loops)
+
+
+def layer_of(module: str) -> int | None:
+    """Index in ``LAYERS`` of the longest prefix naming ``module`` (None: unassigned)."""
+    best: tuple[int, int] | None = None
+    for i, (_name, prefixes) in enumerate(LAYERS):
+        for p in prefixes:
+            hit = module == p if p == "rag" else (module == p or module.startswith(p + "."))
+            if hit and (best is None or len(p) > best[1]):
+                best = (i, len(p))
+    return None if best is None else best[0]
+
+
+def test_every_module_has_a_layer():
+    unassigned = sorted(m for m in import_graph() if layer_of(m) is None)
+    assert not unassigned, f"modules without a layer (add them to LAYERS and docs/architecture.md): {unassigned}"
+
+
+def test_layer_check_catches_an_upward_import():
+    assert layer_of("rag.text.citations") < layer_of("rag.answer.answerer") < layer_of("rag.pipeline") < layer_of("ui.app")
+    assert layer_of("rag.judge.model") < layer_of("rag.judge.train")
+    assert layer_of("rag") == layer_of("rag.pipeline")
+
+
+def test_no_upward_imports():
+    graph = import_graph()
+    upward = [f"    {m} ({LAYERS[layer_of(m)][0]}) -> {t} ({LAYERS[layer_of(t)][0]})"
+              for m, targets in sorted(graph.items()) for t in sorted(targets)
+              if layer_of(m) is not None and layer_of(t) is not None and layer_of(t) > layer_of(m)]
+    assert not upward, "imports from a lower layer to a higher one:\n" + "\n".join(upward)

@@ -20,7 +20,7 @@ from typing import Any
 
 from rag.config import ConfigError
 
-__all__ = ["BackendSpec", "BACKENDS", "EXTRACTIVE", "names", "find", "needs_llm", "choices", "describe",
+__all__ = ["BackendSpec", "BACKENDS", "EXTRACTIVE", "names", "find", "needs_llm", "choices", "describe_backends",
            "default_backend"]
 
 
