@@ -208,7 +208,8 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
     from rag import warmup
     from rag.pipeline import Pipeline
     from rag.text.injection import INJECTION_LABEL
-    from rag.validate import check_filters, check_question
+    from rag.answer.question import check_question
+    from rag.validate import check_filters
 
     check_question(args.question)  # bad input fails before any model starts loading
     filters = check_filters(args.source, args.date_from, args.date_to)

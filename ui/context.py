@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag import Pipeline
 from rag.config import Config
-from rag.pipeline import Pipeline
 from ui import render
 
 BACKEND_CHOICES = [
