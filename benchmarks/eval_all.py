@@ -42,6 +42,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from rag import Pipeline  # noqa: E402
 from rag.config import load_config  # noqa: E402
 from rag.eval import rgb_published  # noqa: E402
 from rag.eval.report import export_run, metric_label  # noqa: E402
@@ -66,8 +67,6 @@ RUNS: dict[str, dict] = {
 
 def seed_index(config, out: Path) -> Path:
     """An index of the seed articles, built once and shared by the seed runs."""
-    from rag.pipeline import Pipeline
-
     path = out / "seed-index"
     if not (path / "manifest.json").exists():
         print(f"建立种子文章索引：{path}", flush=True)
@@ -95,7 +94,7 @@ def run_one(name: str, spec: dict, config, out: Path, limit: int | None, fresh: 
             eta = f"预计还需 {(total - done) / rate / 60:.0f} 分钟" if rate else "正在估计剩余时间"
             print(f"[{name}] {done}/{total} 题，{rate:.3f} 题/秒，{eta}", flush=True)
 
-    summary = run_eval(spec["dataset"], config, out=run_dir, backend=spec["backend"], index=index, limit=limit,
+    summary = run_eval(spec["dataset"], config, make_pipeline=Pipeline, out=run_dir, backend=spec["backend"], index=index, limit=limit,
                        retrieval=spec.get("retrieval", "passages"), resume=run_dir.exists(), progress=progress,
                        log=lambda m: print(f"[{name}] {m}", flush=True))
     return summary.metrics

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._common import SHARED, machine, write_result  # noqa: E402
 from rag.config import load_config  # noqa: E402
 from rag.pipeline import Pipeline  # noqa: E402
-from rag.validate import QuestionError  # noqa: E402
+from rag import QuestionError  # noqa: E402
 
 FUNDS = "张家港向沿河投入多少资金？"
 PARTNER = "靖远县的东西部扶贫协作单位是哪里？"

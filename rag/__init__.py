@@ -1,21 +1,34 @@
-"""shanhai's public API: the names the command line (and other front ends) build on.
+"""shanhai's public API: ``from rag import <Name>``.
 
-Every name is imported lazily from the module that defines it, on first use, so that
-``import rag`` (and ``shanhai --help``) stays fast and never loads a model library.
+Everything the CLI and the UI need from the library is named here; nothing below imports this
+module. Names are imported lazily on first use, so ``import rag`` (and ``shanhai --help``) costs
+nothing and loads no model library. No name equals a subpackage's (``rag.summarize`` is a
+package, so a summary is :meth:`Pipeline.summarize` or :func:`summarize_region`).
 
-- Pipeline and results: :class:`Pipeline`, :class:`Answer`, :class:`Citation`,
+* :class:`Pipeline`: index, search, answers (``ask``, ``ask_stream``, ``chat``), documents,
+  region gazetteer and summaries, warm-up; :class:`Answer`, :class:`Citation`;
   :func:`start_warmup` (load the encoder and jieba in the background).
-- Input checks: :func:`check_question`, :func:`check_filters`.
-- Ingest: :data:`NOTE` (prefix of progress messages that are events).
-- Index upkeep: :func:`diagnose`, :func:`repair`.
-- Models: :func:`prepare_models`, :func:`model_status`, :func:`llm_runtime_status`,
+* Input checks and their errors: :class:`InputError`, :class:`QuestionError`,
+  :func:`check_question`, :func:`check_backend`, :func:`check_filters`, :func:`check_k`; :class:`Filters`.
+* Errors the caller reports: the ``Index*Error`` classes, :class:`LLMError`.
+* Ingest: :data:`NOTE` (prefix of progress messages that are events). Index upkeep:
+  :func:`diagnose`, :func:`repair`.
+* Models: :func:`prepare_models`, :func:`model_status`, :func:`llm_runtime_status`,
   :func:`smoke_test_llm`; answer backends (one registry): :func:`create_backend`,
-  :func:`create_llm` (None for ``extractive``), :func:`default_backend`, :func:`describe_backends`.
-- Regions and summaries: :func:`update_regions`, :func:`regions_stale`, :func:`summarize_region`,
-  :func:`summarize_many`, :func:`summary_backend`, :func:`render_markdown`, :func:`regions_text`, :data:`DEFAULTS`
-  (the ``summarize`` settings' defaults).
-- Evaluation: :func:`run_eval`, :func:`compare_runs`, :func:`format_comparison`,
-  :func:`write_report`, :func:`metric_label`.
+  :func:`create_llm` (None for ``extractive``), :func:`default_backend`, :func:`describe_backends`,
+  :func:`backend_choices` (label, name) for menus.
+* The local model's queue, for "waiting" notices: :class:`QueueStatus`, :func:`queue_listener`.
+* Regions and summaries: :func:`update_regions`, :func:`regions_stale`, :func:`summarize_region`,
+  :func:`summarize_many`, :func:`summary_backend`, :func:`render_markdown`, :func:`regions_text`,
+  :data:`DEFAULTS` (the ``summarize`` settings' defaults), :class:`RegionNotFoundError`,
+  :class:`SummaryError`.
+* Evaluation runs: :func:`run_eval`, :func:`list_runs`, :func:`runs_root`, :func:`detect_format`, :func:`get_format`,
+  :func:`load_run`, :func:`build_tables`, :func:`render_html`, :func:`status_text`,
+  :func:`expected_text`, :func:`metric_label`, :func:`compare_runs`, :func:`format_comparison`,
+  :func:`write_report`.
+
+Also public: :mod:`rag.config` and the pure-text helpers of :mod:`rag.text` (citations, escaping,
+spans, injection labels), the grammar shared by the library and its front ends.
 """
 
 from __future__ import annotations
@@ -30,24 +43,40 @@ _EXPORTS: dict[str, str] = {  # public name -> module that defines it (imported 
     "Pipeline": "rag.pipeline",
     "start_warmup": "rag.warmup",
     # input checks
+    "Filters": "rag.retrieve",
+    "InputError": "rag.validate",
+    "QuestionError": "rag.answer.question",
+    "check_backend": "rag.validate",
     "check_filters": "rag.validate",
-    "check_question": "rag.validate",
-    # ingest
+    "check_k": "rag.validate",
+    "check_question": "rag.answer.question",
+    # errors callers report
+    "IndexCorruptError": "rag.index.manifest",
+    "IndexLockedError": "rag.index.manifest",
+    "IndexMismatchError": "rag.index.manifest",
+    "IndexNotFoundError": "rag.index.manifest",
+    "LLMError": "rag.llm",
+    # ingest and index upkeep
     "NOTE": "rag.ingest.local",
-    # index upkeep
     "diagnose": "rag.index.repair",
     "repair": "rag.index.repair",
-    # models and LLM backends
+    # models and answer backends
     "create_backend": "rag.llm.factory",
     "create_llm": "rag.llm.factory",
+    "backend_choices": "rag.llm.registry",
     "default_backend": "rag.llm.registry",
     "describe_backends": "rag.llm.registry",
     "llm_runtime_status": "rag.models",
     "model_status": "rag.models",
     "prepare_models": "rag.models",
     "smoke_test_llm": "rag.models",
+    # the local model's request queue
+    "QueueStatus": "rag.llm.turns",
+    "queue_listener": "rag.llm.turns",
     # regions and summaries
     "DEFAULTS": "rag.summarize.summary",
+    "RegionNotFoundError": "rag.summarize",
+    "SummaryError": "rag.summarize",
     "regions_stale": "rag.regions.store",
     "regions_text": "rag.summarize.render",
     "render_markdown": "rag.summarize.render",
@@ -55,11 +84,20 @@ _EXPORTS: dict[str, str] = {  # public name -> module that defines it (imported 
     "summarize_region": "rag.summarize.summary",
     "summary_backend": "rag.summarize.summary",
     "update_regions": "rag.regions.store",
-    # evaluation
+    # evaluation runs
+    "build_tables": "rag.eval.report",
     "compare_runs": "rag.eval.compare",
+    "detect_format": "rag.eval.formats",
+    "get_format": "rag.eval.formats",
+    "expected_text": "rag.eval.report",
     "format_comparison": "rag.eval.compare",
+    "list_runs": "rag.eval.runner",
+    "load_run": "rag.eval.report",
     "metric_label": "rag.eval.report",
+    "render_html": "rag.eval.report",
     "run_eval": "rag.eval.runner",
+    "runs_root": "rag.eval.runner",
+    "status_text": "rag.eval.report",
     "write_report": "rag.eval.report",
 }
 __all__ = sorted(_EXPORTS)

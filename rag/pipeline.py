@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 from rag.config import Config, load_config
 from rag.index.folder import Index, IndexWriter
 from rag.ingest import IngestReport, ProgressFn, ingest
-from rag.llm.registry import default_backend
+from rag.llm.registry import default_backend, needs_llm
 from rag.retrieve import Filters, Retriever
 from rag.types import DocMeta, Document, Hit
-from rag.validate import (QuestionError, check_k, check_max_tokens, check_question, check_temperature,
-                          max_question_chars)
+from rag.validate import check_k, check_max_tokens, check_temperature
 
-__all__ = ["Pipeline", "QuestionError", "check_question"]
+__all__ = ["Pipeline"]
 
 SYNC_REGIONS_DOCS = 50  # Pipeline.regions(wait=False) analyses an index this small at once
 
@@ -102,13 +101,27 @@ class Pipeline:
     def documents(self) -> list[DocMeta]:
         return self.index.docs()
 
+    def unindexed_files(self, folder: str | Path) -> list[Path]:
+        """Files under ``folder`` that no indexed document came from (all of them without an index)."""
+        from rag.loaders import Skipped, discover
+
+        files = [p for p in discover([Path(folder)]) if not isinstance(p, Skipped)]
+        try:
+            known = {str(Path(m.path).resolve()) for m in self.documents() if m.path}
+        except Exception:  # no index yet
+            return files
+        return [f for f in files if str(f.resolve()) not in known]
+
     def document(self, doc_id: str) -> Document | None:
         return self.index.get_doc(doc_id)
 
     # -- input -------------------------------------------------------------------------------
     def check_question(self, question: str) -> str:
-        """The stripped question, or :class:`QuestionError` (empty, no content, longer than
-        ``answer.max_question_chars``) — the one validation every entry point goes through."""
+        """The stripped question, or :class:`~rag.answer.question.QuestionError` (empty, no content,
+        longer than ``answer.max_question_chars``) — the one validation every entry point goes
+        through, once per question."""
+        from rag.answer.question import check_question, max_question_chars
+
         return check_question(question, max_question_chars(self.config))
 
     def _check_k(self, k: int | None, *, search: bool = False) -> int | None:
@@ -131,7 +144,12 @@ class Pipeline:
             The standalone question (the question itself when it needs no context, or when the
             rewrite would exceed the length limit).
         """
-        q = self.check_question(question)
+        return self._standalone(self.check_question(question), history, llm=llm)
+
+    def _standalone(self, q: str, history: Sequence[tuple[str, str]], *, llm=None) -> str:
+        """:meth:`standalone_question` for an already checked question."""
+        from rag.answer.question import max_question_chars
+
         limit = max_question_chars(self.config)
         turns = [(str(h[0] or ""), str(h[1] or "")[:2000]) for h in list(history or [])[-10:]]
         turns = [t for t in turns if not (limit > 0 and len(t[0]) > limit)]  # never answerable, not context
@@ -147,8 +165,8 @@ class Pipeline:
             cached = self.__dict__.get("_places")
             if cached is None or cached[0] is not store:
                 cached = self._places = (store, Places(store))
-        out = rewrite_followup(q, turns, places=cached[1], llm=llm)
-        return out if out.strip() and not (limit > 0 and len(out) > limit) else q
+        out = rewrite_followup(q, turns, places=cached[1], llm=llm).strip()
+        return out if out and not (limit > 0 and len(out) > limit) else q
 
     def regions(self, *, wait: bool = True):
         """The region gazetteer of the current index (:class:`rag.regions.RegionStore`).
@@ -185,6 +203,13 @@ class Pipeline:
             self._regions_stale = (key, store)
         return store
 
+    def summarize(self, region: str, *, backend: str | None = None):
+        """A cited summary of ``region`` (any alias or script) from this index, with the current
+        gazetteer (:func:`rag.summarize.summarize`; raises its ``RegionNotFoundError`` / ``SummaryError``)."""
+        from rag.summarize import summarize
+
+        return summarize(self, region, backend=backend, store=self.regions())
+
     def _update_regions(self, index: Index, key: tuple) -> None:
         from rag.regions import update_regions
 
@@ -205,6 +230,24 @@ class Pipeline:
         return self.retriever().search(q, int(k or self.config["retrieval"]["top_k"]), filters=filters)
 
     # -- answers -----------------------------------------------------------------------------
+    def warm_up(self, backend: str | None = None):
+        """Load the encoder, open the index and start ``backend``'s local model worker process
+        (``llm.llama_cpp.worker: process``), so the first question does not wait for them.
+
+        Returns:
+            The started worker backend (``pid``, ``runtime_info()``), or None when ``backend``
+            runs no worker process.
+        """
+        from rag.llm.worker_backend import ProcessLlamaBackend
+
+        self.index  # noqa: B018 - loads the encoder and opens the index
+        name = backend or default_backend(self.config)
+        llm = self.answerer(name).llm if needs_llm(name) else None
+        if not isinstance(llm, ProcessLlamaBackend):
+            return None
+        llm.load()
+        return llm
+
     def answerer(self, backend: str | None = None):
         """The :class:`rag.answer.Answerer` for ``backend`` (default ``answer.backend``), cached."""
         from rag.answer import Answerer
@@ -217,7 +260,7 @@ class Pipeline:
             return cache[name]
 
     def _search_for_answer(self, question: str, k: int, filters: Filters | None = None) -> list[Hit]:
-        return self.retriever().search(question, int(k), filters=filters)
+        return self.retriever().search(question, int(k), filters=filters, normalized=True)
 
     def _generation(self, max_tokens: int | None, temperature: float | None) -> dict:
         limit = int(self.config.get("answer.max_tokens_limit") or 1024)
@@ -268,6 +311,61 @@ class Pipeline:
         gen = self._generation(max_tokens, temperature)
         self.index  # fail fast (missing index) before any event is sent
         yield from self.answerer(backend).stream(q, k=k, filters=filters, **gen)
+
+    def chat(self, question: str, history: Sequence[tuple[str, str]] = (), *, backend: str | None = None,
+             k: int | None = None, filters: Filters | None = None, max_tokens: int | None = None,
+             temperature: float | None = None, llm_rewrite: bool = False) -> Iterator[dict]:
+        """One conversation turn: check the input once, rewrite a follow-up, stream the answer.
+
+        The input is checked when this is called (not on the first ``next``), so a caller can
+        report a bad question before it starts consuming events (possibly in another thread).
+
+        Args:
+            question: the new question.
+            history: earlier ``(question, answer)`` turns, oldest first (see
+                :meth:`standalone_question`).
+            backend, k, filters, max_tokens, temperature: as in :meth:`ask`.
+            llm_rewrite: let the backend's model rewrite follow-ups the rules leave unresolved,
+                when ``chat.llm_rewrite`` is on (never for ``extractive``).
+
+        Returns:
+            An iterator of ``{"type": "rewrite", "question": str}`` when the follow-up was
+            rewritten, then the events of :meth:`ask_stream`; the final answer's
+            ``rewritten_question`` names the rewrite.
+
+        Raises:
+            QuestionError / rag.validate.InputError: as :meth:`ask`, at call time.
+        """
+        q = self.check_question(question)
+        k = self._check_k(k)
+        gen = self._generation(max_tokens, temperature)
+        llm = self._rewrite_llm(backend) if llm_rewrite else None
+        return self._chat_events(q, history, llm, backend=backend, k=k, filters=filters, gen=gen)
+
+    def _rewrite_llm(self, backend: str | None) -> Callable[[list[dict]], str] | None:
+        """The optional LLM fallback for follow-up rewriting (config ``chat.llm_rewrite``)."""
+        name = backend or default_backend(self.config)
+        if not self.config.get("chat.llm_rewrite", False) or not needs_llm(name):
+            return None
+
+        def complete(messages: list[dict]) -> str:
+            return self.answerer(name).llm.complete(messages, max_tokens=64, temperature=0.0)
+
+        return complete
+
+    def _chat_events(self, q: str, history: Sequence[tuple[str, str]], llm, *, backend: str | None,
+                     k: int | None, filters: Filters | None, gen: dict) -> Iterator[dict]:
+        try:
+            standalone = self._standalone(q, history, llm=llm)
+        except Exception:  # rewriting is a convenience; never block the question on it
+            standalone = q
+        if standalone != q:
+            yield {"type": "rewrite", "question": standalone}
+        self.index  # fail fast (missing index) before the passages
+        for event in self.answerer(backend).stream(standalone, k=k, filters=filters, **gen):
+            if event["type"] == "answer" and standalone != q:
+                event["answer"].rewritten_question = standalone
+            yield event
 
     def answer_from_passages(self, question: str, passages: Sequence[str] | Sequence[Hit], *,
                              backend: str | None = None) -> "Answer":

@@ -186,13 +186,15 @@ class Retriever:
             return kept[:n]
         return search(n, among=self.index.chunk_ids_of(allowed))
 
-    def search(self, query: str, k: int = 5, *, filters: Filters | None = None) -> list[Hit]:
+    def search(self, query: str, k: int = 5, *, filters: Filters | None = None, normalized: bool = False) -> list[Hit]:
         """Top-``k`` chunks for ``query``.
 
         Args:
             query: the question, any script (normalised to Simplified first).
             k: hits wanted.
             filters: optional source/date/doc restrictions.
+            normalized: ``query`` was already checked and normalised by the caller (the answer
+                path): it is neither normalised nor checked again.
 
         Returns:
             Hits best first, with fused score, cosine and per-list ranks.
@@ -200,8 +202,8 @@ class Retriever:
         Raises:
             EmptyQueryError: nothing searchable in the query.
         """
-        q = normalize((query or "").strip())
-        if not _NON_TEXT.sub("", q):
+        q = query if normalized else normalize((query or "").strip())
+        if not normalized and not _NON_TEXT.sub("", q):
             raise EmptyQueryError("问题为空或只包含标点：请输入要查询的内容。")
         allowed = self._allowed_docs(filters)
         if allowed is not None and not allowed:

@@ -1,8 +1,9 @@
-"""Checks for every value a user hands in (CLI, chat UI, gradio API, OpenAI route): one place.
+"""Checks for the settings a user hands in with a question (CLI, chat UI, gradio API, OpenAI route).
 
-Each check returns the cleaned value or raises :class:`InputError` (or its subclass
-:class:`QuestionError`) with a Simplified Chinese message that names the field, the rule and
-what to do. ``param`` on the error names the request field (the OpenAI error's ``param``).
+Each check returns the cleaned value or raises :class:`InputError` with a Simplified Chinese
+message that names the field, the rule and what to do. ``param`` on the error names the request
+field (the OpenAI error's ``param``). The question itself is checked with question analysis
+(:func:`rag.answer.question.check_question`, raising the subclass ``QuestionError``).
 
 This module sits below :mod:`rag.pipeline` and :mod:`rag.answer` (it imports neither); backend
 names come from the registry :mod:`rag.llm.registry`.
@@ -17,10 +18,8 @@ from typing import Any, Iterable, Sequence
 
 from rag.llm.registry import names as backend_names
 
-__all__ = ["InputError", "QuestionError", "DEFAULT_MAX_QUESTION_CHARS", "check_question", "max_question_chars",
-           "check_k", "check_temperature", "check_max_tokens", "check_backend", "parse_date", "check_filters"]
-
-DEFAULT_MAX_QUESTION_CHARS = 500
+__all__ = ["InputError", "check_k", "check_temperature", "check_max_tokens", "check_backend", "parse_date",
+           "check_filters"]
 _DATE_RE = re.compile(r"^(\d{4})(?:\s*[-/.年]\s*(\d{1,2})(?:\s*[-/.月]\s*(\d{1,2})\s*日?)?\s*月?)?\s*年?$")
 
 
@@ -30,46 +29,6 @@ class InputError(ValueError):
     def __init__(self, message: str, param: str | None = None):
         super().__init__(message)
         self.param = param
-
-
-class QuestionError(InputError):
-    """The question is empty, has no searchable content, is not text or is too long."""
-
-    def __init__(self, message: str, param: str | None = "question"):
-        super().__init__(message, param)
-
-
-def max_question_chars(config: Any) -> int:
-    """The configured question length limit (``answer.max_question_chars``; 0 or less = none)."""
-    value = config.get("answer.max_question_chars") if config is not None else None
-    return DEFAULT_MAX_QUESTION_CHARS if value is None else int(value)
-
-
-def check_question(question: Any, max_chars: int | None = None) -> str:
-    """Strip a question and reject what cannot be answered.
-
-    Args:
-        question: the user's question.
-        max_chars: longest accepted question in characters (after stripping); None or <= 0 =
-            no limit.
-
-    Returns:
-        The stripped question.
-
-    Raises:
-        QuestionError: not text, empty, punctuation only, or longer than ``max_chars``.
-    """
-    if question is not None and not isinstance(question, str):
-        raise QuestionError(f"问题必须是文字，收到的是 {type(question).__name__}。")
-    q = (question or "").strip()
-    if not q:
-        raise QuestionError("问题为空：请输入要查询的问题。")
-    if max_chars and max_chars > 0 and len(q) > max_chars:
-        raise QuestionError(f"问题过长：共 {len(q)} 个字符，超过上限 {max_chars} 个字符"
-                            "（配置项 answer.max_question_chars）。请把问题精简到一两句话再问。")
-    if not any(ch.isalnum() for ch in q):
-        raise QuestionError("问题只包含标点或符号：请输入有实际内容的问题。")
-    return q
 
 
 def _integer(value: Any, name: str, param: str) -> int | None:

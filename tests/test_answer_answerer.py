@@ -11,7 +11,7 @@ import pytest
 from rag.answer import Answerer
 from rag.config import load_config
 from rag.llm.base import LLMBackend, LLMError
-from rag.pipeline import Pipeline, QuestionError
+from rag import Pipeline, QuestionError
 from rag.types import Chunk, DocMeta, Hit
 
 FUNDS_2020 = "2020年青山县共获得东部对口帮扶资金2.5亿元，实施项目89个。"
@@ -140,9 +140,10 @@ def test_extractive_backend_needs_no_llm_and_answers_from_passages():
 
 
 @pytest.mark.parametrize("question", ["", "   ", "？？！"])
-def test_empty_question_is_rejected(question):
-    with pytest.raises(QuestionError):
-        Answerer(load_config(), backend="extractive").answer(question, passages=[FUNDS_2020])
+def test_empty_question_is_rejected(question, tmp_path):
+    with pytest.raises(QuestionError):  # checked once, by the pipeline's entry point (no index needed)
+        Pipeline(load_config(), index_dir=tmp_path / "none").answer_from_passages(question, passages=[FUNDS_2020],
+                                                                                  backend="extractive")
 
 
 def test_missing_index_gives_a_clear_error(tmp_path):

@@ -10,6 +10,7 @@ import yaml
 
 from rag.eval.datasets import read_records
 from rag.eval.metrics import answer_accuracy, rgb_accuracy, rgb_rejected, strip_citations
+from rag import Pipeline
 from rag.eval.runner import PARTIAL, run_eval
 
 pytestmark = pytest.mark.slow  # real embedding model (and one test with the real LLM)
@@ -26,8 +27,8 @@ def _rows(run_dir):
 def test_seed_run_extractive_writes_every_file(seed_pipeline, seed_config, eval_dir, tmp_path):
     dataset = eval_dir / "seed_qa_dev.jsonl"
     out = tmp_path / "run"
-    summary = run_eval(dataset, seed_config, out=out, backend="extractive", index=str(seed_pipeline.index_dir),
-                       workers=2)
+    summary = run_eval(dataset, seed_config, make_pipeline=Pipeline, out=out, backend="extractive",
+                       index=str(seed_pipeline.index_dir), workers=2)
     assert RUN_FILES <= {p.name for p in out.iterdir()} and not (out / PARTIAL).exists()
     assert {p.name for p in (out / "plots").iterdir()} == {"accuracy_by_group.png", "latency.png"}
     records = read_records(dataset)
@@ -83,10 +84,10 @@ def test_cli_corpus_option_refuses_overwrite_and_resumes(seeds_dir, eval_dir, tm
 
 def test_drcd_from_own_paragraphs_and_from_index(seed_config, eval_dir, tmp_path):
     path = eval_dir / "external" / "drcd_dev.jsonl"
-    own = run_eval(path, seed_config, out=tmp_path / "own", backend="extractive", limit=4)
+    own = run_eval(path, seed_config, make_pipeline=Pipeline, out=tmp_path / "own", backend="extractive", limit=4)
     assert own.metrics["n_errors"] == 0 and own.metrics["run"]["index"] is None
     assert {"exact_match", "char_f1", "rouge_l", "contains", "contains_raw"} <= set(own.metrics["overall"])
-    idx = run_eval(path, seed_config, out=tmp_path / "idx", backend="extractive", limit=4, retrieval="index")
+    idx = run_eval(path, seed_config, make_pipeline=Pipeline, out=tmp_path / "idx", backend="extractive", limit=4, retrieval="index")
     n_paragraphs = len({r["paragraph_id"] for r in read_records(path)})
     assert len(list((tmp_path / "idx" / "corpus").glob("*.txt"))) == n_paragraphs
     assert idx.metrics["n_errors"] == 0 and "hit@5" in idx.metrics["overall"]

@@ -203,3 +203,46 @@ def test_no_upward_imports():
               for m, targets in sorted(graph.items()) for t in sorted(targets)
               if layer_of(m) is not None and layer_of(t) is not None and layer_of(t) > layer_of(m)]
     assert not upward, "imports from a lower layer to a higher one:\n" + "\n".join(upward)
+
+
+# Entry points above the facade (they may import it, like any user of the library).
+ENTRY_POINTS = ("rag.cli", "rag.judge.calibrate")
+
+
+def test_ui_uses_only_the_public_api():
+    """ui/ reaches the library through ``from rag import <Name>``, plus rag.config and rag/text/."""
+    graph = import_graph()
+    deep = sorted(f"{mod} -> {target}" for mod, targets in graph.items() if mod.split(".")[0] == "ui"
+                  for target in targets if target.split(".")[0] == "rag"
+                  and target not in ("rag", "rag.config") and not target.startswith("rag.text"))
+    assert not deep, "ui/ imports below the facade:\n" + "\n".join(deep)
+
+
+def test_nothing_below_the_facade_imports_it():
+    """Modules under rag/ get the pipeline from their caller; only entry points build one."""
+    graph = import_graph()
+    below = [mod for mod in graph if mod.split(".")[0] == "rag" and mod not in ("rag", "rag.pipeline")
+             and not mod.startswith(ENTRY_POINTS)]
+    found = sorted(f"{mod} -> {target}" for mod in below for target in graph[mod] & {"rag", "rag.pipeline"})
+    assert not found, "imports of the facade from below it:\n" + "\n".join(found)
+
+
+def _facade_exports() -> dict[str, str]:
+    tree = ast.parse((ROOT / "rag" / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "_EXPORTS":
+            return ast.literal_eval(node.value)
+    raise AssertionError("rag/__init__.py has no _EXPORTS")
+
+
+def test_facade_names_are_no_submodules_and_resolve():
+    """A facade name equal to a submodule would be shadowed once that submodule is imported."""
+    exports = _facade_exports()
+    modules = project_modules()
+    assert not [n for n in exports if f"rag.{n}" in modules]
+    assert all(m in modules for m in exports.values())
+    import rag
+
+    assert sorted(exports) == rag.__all__
+    for name in exports:
+        assert getattr(getattr(rag, name), "__name__", name) == name  # NOTE, DEFAULTS are values

@@ -11,7 +11,7 @@ import pytest
 from rag.cli import main
 from rag.config import load_config
 from rag.index.folder import Index, IndexMismatchError
-from rag.pipeline import Pipeline, QuestionError
+from rag import Pipeline, QuestionError
 from rag.text.normalize import normalize
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from rag.config import Config, ConfigError, load_config
 from rag.llm import GenerationStats, LLMBackend, LLMError, ModelMissingError, create_backend, create_llm
 from rag.llm.base import _StatsBuilder
-from rag.llm.registry import choices, default_backend, describe_backends, names, needs_llm
+from rag.llm.registry import backend_choices, default_backend, describe_backends, names, needs_llm
 from rag.validate import check_backend
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -68,7 +68,7 @@ def test_registry_is_the_one_list_of_backends():
     assert default_backend(cfg) == cfg.get("answer.backend") in names()
     with pytest.raises(ConfigError, match="answer.backend"):
         default_backend(Config({"answer": {}}))
-    assert [name for _, name in choices()] == list(names())
+    assert [name for _, name in backend_choices()] == list(names())
     assert all(check_backend(name) == name and name in describe_backends() for name in names())
     assert [name for name in names() if not needs_llm(name)] == ["extractive"]
     assert create_llm("extractive", cfg) is None and needs_llm("my_pkg:Model")

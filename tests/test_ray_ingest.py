@@ -82,12 +82,13 @@ def test_summarize_all_on_ray_equals_local(tmp_path, seed_pipeline, ray_session)
     index = tmp_path / "index"
     shutil.copytree(seed_pipeline.index_dir, index)
     cfg = seed_pipeline.config.with_overrides({"index_dir": str(index), "ray.num_cpus": 2})
-    from rag.pipeline import Pipeline
+    from rag import Pipeline
 
     names = [r.name for r in update_regions(Pipeline(cfg).index).summarizable(3)][:4]
     assert len(names) >= 2
-    local, skipped_local = summarize_many(cfg, names, backend="extractive")
-    ray_out, skipped_ray = summarize_many(cfg, names, backend="extractive", parallel="ray", workers=2)
+    local, skipped_local = summarize_many(cfg, names, make_pipeline=Pipeline, backend="extractive")
+    ray_out, skipped_ray = summarize_many(cfg, names, make_pipeline=Pipeline, backend="extractive", parallel="ray",
+                                           workers=2)
     assert [s.region for s in local] == [s.region for s in ray_out] and skipped_local == skipped_ray
 
     def strip(s):  # timings differ; everything else must not

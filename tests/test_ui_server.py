@@ -470,15 +470,13 @@ def test_auth_protects_ui_api_and_v1(ui_app):
 
 
 def test_serve_corpus_ingests_only_what_the_index_lacks(ui_app, seeds_dir, tmp_path):
-    from ui.server import missing_corpus_files
-
-    assert missing_corpus_files(ui_app.pipeline, seeds_dir) == []
+    assert ui_app.pipeline.unindexed_files(seeds_dir) == []
     extra = tmp_path / "corpus"
     extra.mkdir()
     for f in seeds_dir.glob("*.txt"):  # the indexed files, reached through links
         (extra / f.name).symlink_to(f)
     (extra / "new_one.txt").write_text(CANAL_ARTICLE, encoding="utf-8")
-    assert [p.name for p in missing_corpus_files(ui_app.pipeline, extra)] == ["new_one.txt"]
+    assert [p.name for p in ui_app.pipeline.unindexed_files(extra)] == ["new_one.txt"]
 
 
 def test_starting_and_using_the_app_resolves_no_outside_host(ui_app, monkeypatch):

@@ -8,11 +8,11 @@ import pytest
 from rag.answer import Answerer
 from rag.answer.budget import fit_evidence, token_counter
 from rag.answer.passages import passages_from_texts
+from rag.answer.question import QuestionError, check_question
 from rag.config import load_config
 from rag.llm.base import LLMBackend
 from rag.pipeline import Pipeline
-from rag.validate import (InputError, QuestionError, check_backend, check_filters, check_k, check_max_tokens,
-                          check_question, check_temperature, parse_date)
+from rag.validate import InputError, check_backend, check_filters, check_k, check_max_tokens, check_temperature, parse_date
 
 # Our own sentences about a fictional county.
 FACTS = [

@@ -14,8 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from rag.retrieve import Filters
-from rag.validate import InputError, check_filters
+from rag import Filters, InputError, check_filters
 
 log = logging.getLogger("shanhai.ui")
 
@@ -29,8 +28,8 @@ class UserError(InputError):
 
 def friendly_error(exc: BaseException) -> str:
     """A one-paragraph Chinese message for any exception raised while serving a request."""
-    from rag.index.manifest import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError
-    from rag.llm import LLMError
+    from rag import IndexCorruptError, IndexLockedError, IndexMismatchError, IndexNotFoundError, LLMError
+
     if isinstance(exc, (InputError, IndexCorruptError, IndexLockedError)):
         return str(exc)
     if isinstance(exc, IndexNotFoundError):

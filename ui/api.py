@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from rag.validate import check_backend, check_k
+from rag import check_backend, check_k
 from ui.actions import doc_meta_json, document_json, friendly_error, parse_filters, remove_document
 from ui.context import UIContext
 

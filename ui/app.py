@@ -8,8 +8,8 @@ from typing import Any
 import gradio as gr
 from fastapi import FastAPI
 
+from rag import Pipeline
 from rag.config import Config, ConfigError
-from rag.pipeline import Pipeline
 from ui import render
 from ui.api import build_api
 from ui.context import UIContext

@@ -1,8 +1,7 @@
 """Chat tab: question box, streamed answer with clickable ``[n]``, cited passages alongside.
 
-The tab holds no pipeline logic: it rewrites follow-ups with
-:meth:`rag.pipeline.Pipeline.standalone_question`,
-streams :meth:`rag.pipeline.Pipeline.ask_stream` and renders the events with :mod:`ui.render`.
+The tab holds no pipeline logic: one call to :meth:`rag.Pipeline.chat` checks the question,
+rewrites a follow-up and streams the answer; the tab renders the events with :mod:`ui.render`.
 """
 
 from __future__ import annotations
@@ -11,8 +10,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
-from rag.llm.registry import needs_llm
-from rag.validate import QuestionError
+from rag import QuestionError
 from ui import render
 from ui.actions import friendly_error, parse_filters
 from ui.context import BACKEND_CHOICES, UIContext
@@ -22,52 +20,27 @@ SCRIPT_CHOICES = [("简体（规范化）", "text"), ("原文字形", "original"
 _CURSOR = " ▌"
 
 
-def _rewrite_llm(ctx: UIContext, backend: str):
-    """The optional LLM fallback for follow-up rewriting (config ``chat.llm_rewrite``)."""
-    if not ctx.config.get("chat.llm_rewrite", False) or not needs_llm(backend):
-        return None
-
-    def complete(messages: list[dict]) -> str:
-        return ctx.pipeline.answerer(backend).llm.complete(messages, max_tokens=64, temperature=0.0)
-
-    return complete
-
-
-def stream_turn(ctx: UIContext, question: str, history: list[list[str]], *, backend: str, k: int,
-                filters: Any) -> Iterator[dict[str, Any]]:
-    """One chat turn as UI-level events (no Gradio types).
+def stream_turn(events: Iterator[dict]) -> Iterator[dict[str, Any]]:
+    """The events of one chat turn (:meth:`rag.Pipeline.chat`) as UI-level events (no Gradio types).
 
     Yields:
         ``{"kind": "rewrite", "question": str}`` when the follow-up was rewritten, then
         ``{"kind": "passages", "passages": [...]}``, ``{"kind": "text", "text": str}`` (the
-        streamed text so far) and finally ``{"kind": "answer", "answer": Answer}``; or a single
-        ``{"kind": "error", "message": str}`` / ``{"kind": "invalid", "message": str}``.
+        streamed text so far) and finally ``{"kind": "answer", "answer": Answer}``; or
+        ``{"kind": "error", "message": str}`` when the turn fails.
     """
-    pairs = [(h[0], h[1]) for h in history]
-    try:
-        standalone = ctx.pipeline.standalone_question(question, pairs, llm=_rewrite_llm(ctx, backend))
-    except QuestionError as exc:
-        yield {"kind": "invalid", "message": str(exc)}
-        return
-    except Exception:  # rewriting is a convenience; never block the question on it
-        standalone = question.strip()
-    if standalone != question.strip():
-        yield {"kind": "rewrite", "question": standalone}
     text = ""
     try:
-        for event in ctx.pipeline.ask_stream(standalone, backend=backend, k=k, filters=filters):
-            if event["type"] == "passages":
+        for event in events:
+            if event["type"] == "rewrite":
+                yield {"kind": "rewrite", "question": event["question"]}
+            elif event["type"] == "passages":
                 yield {"kind": "passages", "passages": event["passages"]}
             elif event["type"] == "token":
                 text += event["text"]
                 yield {"kind": "text", "text": text}
             elif event["type"] == "answer":
-                answer = event["answer"]
-                if standalone != question.strip():
-                    answer.rewritten_question = standalone
-                yield {"kind": "answer", "answer": answer}
-    except QuestionError as exc:
-        yield {"kind": "invalid", "message": str(exc)}
+                yield {"kind": "answer", "answer": event["answer"]}
     except Exception as exc:  # shown in the chat; the app keeps serving
         yield {"kind": "error", "message": friendly_error(exc)}
 
@@ -107,9 +80,10 @@ def respond(ctx: UIContext, question: str, messages: list, history: list, backen
         return
     shown = question if len(question) <= 300 else question[:300] + f"…（共 {len(question)} 字）"
     messages.append({"role": "user", "content": render.md_escape(shown)})
-    try:
-        ctx.pipeline.check_question(question)
+    try:  # the input is checked here, once; the turn itself runs in with_queue_notices' thread
         filters = parse_filters(sources, date_from, date_to)
+        events = ctx.pipeline.chat(question, [(h[0], h[1]) for h in history], backend=backend, k=int(k),
+                                   filters=filters, llm_rewrite=True)
     except Exception as exc:  # the question stays in the box: nothing typed is lost
         title = "问题无法处理" if isinstance(exc, QuestionError) else "设置有误"
         messages.append(_assistant("", f"⚠️ **{title}**：" + render.md_escape(friendly_error(exc))))
@@ -119,7 +93,7 @@ def respond(ctx: UIContext, question: str, messages: list, history: list, backen
     messages.append(_assistant("", "正在检索相关段落…"))
     yield messages, gr.skip(), history, gr.skip(), ""
     passages: list[dict] = []
-    turn = with_queue_notices(lambda: stream_turn(ctx, question, history, backend=backend, k=int(k), filters=filters))
+    turn = with_queue_notices(lambda: stream_turn(events))
     for ev in turn:
         kind = ev["kind"]
         if kind == "queue":  # waiting for the local model: show the place in line until the first token
@@ -146,7 +120,7 @@ def respond(ctx: UIContext, question: str, messages: list, history: list, backen
             history.append([answer.rewritten_question or question, answer.answer])
             yield messages, _panel(last, script), history, last, ""
         else:
-            title = "问题无法处理" if kind == "invalid" else "出错了"
+            title = "出错了"
             messages[-1] = _assistant(prefix, f"⚠️ **{title}**：" + render.md_escape(ev["message"]))
             panel = render.passages_html([], notice=render.notice_html("error", title, ev["message"]))
             yield messages, panel, history, None, ""

@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag import Pipeline, backend_choices, default_backend
 from rag.config import Config
-from rag.llm.registry import choices, default_backend
-from rag.pipeline import Pipeline
 from ui import render
 
-BACKEND_CHOICES = choices()
+BACKEND_CHOICES = backend_choices()
 
 
 @dataclass

@@ -36,7 +36,7 @@ def dataset_dirs(config: Config) -> list[Path]:
 
 def file_format(path: str | Path) -> str | None:
     """The dataset format of a JSONL file judged by its first record; None if it is no QA set."""
-    from rag.eval.formats import detect_format
+    from rag import detect_format
 
     try:
         with Path(path).open(encoding="utf-8") as fh:
@@ -58,7 +58,7 @@ def dataset_choices(config: Config) -> list[tuple[str, str]]:
 
 def run_choices(config: Config) -> list[tuple[str, str]]:
     """``(label, path)`` of earlier runs under ``eval.runs_dir``, newest first."""
-    from rag.eval.runner import list_runs, runs_root
+    from rag import list_runs, runs_root
 
     return [(d.name, str(d)) for d in list_runs(runs_root(config))]
 
@@ -70,7 +70,7 @@ def _floats(text: str | None) -> list[float] | None:
 
 def run_view(run_dir: str | Path) -> tuple[str, str]:
     """``(status Markdown, report HTML fragment)`` of a finished run."""
-    from rag.eval.report import build_tables, load_run, render_html
+    from rag import build_tables, load_run, render_html
 
     metrics, rows = load_run(run_dir)
     plots = {p.stem: p.read_bytes() for p in sorted((Path(run_dir) / "plots").glob("*.png"))}
@@ -83,7 +83,7 @@ def item_rows(run_dir: str | Path | None, failures_only: bool = False) -> list[l
     """Per-item table rows (plain text); only failed/errored items when ``failures_only``."""
     if not run_dir:
         return []
-    from rag.eval.report import load_run, status_text
+    from rag import load_run, status_text
 
     _, rows = load_run(run_dir)
     out = []
@@ -100,7 +100,7 @@ def item_detail(run_dir: str | Path | None, item_id: str | None) -> tuple[str, s
     """``(Markdown, passages HTML)`` for one item: question, expected, answer, scores, its passages."""
     if not run_dir or not item_id:
         return "在上表中点击一行查看该题的回答与段落。", ""
-    from rag.eval.report import expected_text, load_run, metric_label
+    from rag import expected_text, load_run, metric_label
 
     _, rows = load_run(run_dir)
     row = next((r for r in rows if r["id"] == item_id), None)
@@ -121,7 +121,7 @@ def compare_view(run_a: str | None, run_b: str | None) -> str:
     """Markdown comparison of two runs (text cells escaped)."""
     if not run_a or not run_b:
         return "请选择两次运行（A 为基准，B 为新的一次）。"
-    from rag.eval.compare import compare_runs, format_comparison
+    from rag import compare_runs, format_comparison
 
     cmp = compare_runs(run_a, run_b)
     for c in cmp["changed"]:
@@ -133,8 +133,7 @@ def compare_view(run_a: str | None, run_b: str | None) -> str:
 def start_run(ctx: UIContext, dataset: str, backend: str, limit: float | None, workers: float | None, noise: str,
               mode: str, retrieval: str, progress: Any = None) -> Path:
     """Run an evaluation with the tab's settings (seed sets use the library's index); returns the run folder."""
-    from rag.eval.formats import get_format
-    from rag.eval.runner import run_eval
+    from rag import Pipeline, get_format, run_eval
 
     def report(done: int, total: int) -> None:
         if progress is not None:
@@ -143,7 +142,7 @@ def start_run(ctx: UIContext, dataset: str, backend: str, limit: float | None, w
     modes = [m.strip() for m in (mode or "").replace("，", ",").split(",") if m.strip()] or None
     fmt = file_format(dataset)
     index = str(ctx.pipeline.index_dir) if fmt and get_format(fmt).needs_library_index(retrieval) else None
-    summary = run_eval(dataset, ctx.config, backend=backend, index=index,
+    summary = run_eval(dataset, ctx.config, make_pipeline=Pipeline, backend=backend, index=index,
                        limit=int(limit) if limit else None, workers=int(workers or 1), noises=_floats(noise),
                        modes=modes, retrieval=retrieval or "passages", progress=report)
     return summary.run_dir

@@ -1,7 +1,7 @@
 """OpenAI-compatible ``POST /v1/chat/completions`` and ``GET /v1/models`` on the UI's server.
 
 Existing chat clients can use shanhai as a model. The last user message is the question;
-earlier turns resolve follow-ups (:meth:`rag.pipeline.Pipeline.standalone_question`). Citations travel
+earlier turns resolve follow-ups (:meth:`rag.Pipeline.chat`). Citations travel
 with the response three ways: ``[n]`` in the text, a trailing ``参考：`` block in the content,
 and a structured ``citations`` list (on the response object; on the last chunk when
 streaming), next to ``shanhai`` = the full ``shanhai ask --json`` object.
@@ -9,7 +9,7 @@ streaming), next to ``shanhai`` = the full ``shanhai ask --json`` object.
 Model names: ``shanhai`` (configured default backend) or ``shanhai-<backend>``. An optional
 non-standard body field ``backend`` overrides it; ``k`` (or ``top_k``), ``sources``,
 ``date_from``, ``date_to``, ``temperature`` and ``max_tokens`` are honoured too. Every value is
-checked (:mod:`rag.validate`); every error is in OpenAI's shape (:mod:`ui.openai_errors`).
+checked once (:mod:`rag.validate`, :meth:`rag.Pipeline.chat`); every error is in OpenAI's shape (:mod:`ui.openai_errors`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from rag.validate import InputError, check_backend, check_filters, check_k
+from rag import InputError, check_backend, check_filters, check_k
 from ui.actions import friendly_error
 from ui.context import BACKEND_CHOICES, UIContext
 from ui.openai_errors import APIFailure, error_response, install_error_handlers
@@ -183,10 +183,11 @@ def add_openai_routes(app: FastAPI, ctx: UIContext, *, token: str | None = None)
             filters = check_filters(req.sources, req.date_from, req.date_to)
             k = check_k(req.k if req.k is not None else req.top_k, limit=ctx.max_k,
                         param="k" if req.k is not None else "top_k")
-            standalone = ctx.pipeline.standalone_question(question, turns)
-            events = ctx.pipeline.ask_stream(standalone, backend=backend, k=k, filters=filters,
-                                             max_tokens=req.max_tokens, temperature=req.temperature)
-            first = next(events)  # bad input / missing index fail here, before any byte is sent
+            events = ctx.pipeline.chat(question, turns, backend=backend, k=k, filters=filters,
+                                       max_tokens=req.max_tokens, temperature=req.temperature)
+            first, standalone = next(events), question.strip()  # a missing index fails here, before any byte
+            if first["type"] == "rewrite":
+                first, standalone = next(events), first["question"]
         except APIFailure as exc:
             return error_response(exc)
         except InputError as exc:
@@ -196,18 +197,14 @@ def add_openai_routes(app: FastAPI, ctx: UIContext, *, token: str | None = None)
             return error_response(failure)
         except Exception as exc:  # no index, backend down: the server's side, not the request's
             return error_response(APIFailure(503, friendly_error(exc), kind="server_error"))
-        rewritten = standalone != question.strip()
-        prefix = f"已理解为：{standalone}\n\n" if rewritten else ""
+        prefix = f"已理解为：{standalone}\n\n" if standalone != question.strip() else ""
         model = str(req.model)
         if req.stream:
-            return StreamingResponse(_stream(model, cid, prefix, standalone if rewritten else "", first, events),
-                                     media_type="text/event-stream")
+            return StreamingResponse(_stream(model, cid, prefix, first, events), media_type="text/event-stream")
         try:
             answer = next(e["answer"] for e in events if e["type"] == "answer")
         except Exception as exc:
             return error_response(APIFailure(503, friendly_error(exc), kind="server_error"))
-        if rewritten:
-            answer.rewritten_question = standalone
         body = _envelope("chat.completion", model, cid)
         body["choices"] = [{"index": 0, "finish_reason": "stop",
                             "message": {"role": "assistant", "content": prefix + answer.answer + references(answer)}}]
@@ -228,8 +225,7 @@ def add_openai_routes(app: FastAPI, ctx: UIContext, *, token: str | None = None)
         raise APIFailure(404, f"没有接口 /v1/{path}：可用 GET /v1/models 和 POST /v1/chat/completions。",
                          kind="not_found_error", code="unknown_url")
 
-    def _stream(model: str, cid: str, prefix: str, rewritten: str, first: dict,
-                events: Iterator[dict]) -> Iterator[str]:
+    def _stream(model: str, cid: str, prefix: str, first: dict, events: Iterator[dict]) -> Iterator[str]:
         def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
             obj = _envelope("chat.completion.chunk", model, cid)
             obj["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
@@ -245,8 +241,6 @@ def add_openai_routes(app: FastAPI, ctx: UIContext, *, token: str | None = None)
                     yield chunk({"content": event["text"]})
                 elif event["type"] == "answer":
                     answer = event["answer"]
-                    if rewritten:
-                        answer.rewritten_question = rewritten
                     tail = ""
                     if answer.answer.strip() != streamed.strip():
                         tail = "\n\n【核查后的回答】" + answer.answer

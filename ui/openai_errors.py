@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag.validate import InputError
+from rag import InputError
 
 __all__ = ["APIFailure", "error_response", "install_error_handlers", "PREFIX"]
 

@@ -12,7 +12,7 @@ import queue
 import threading
 from typing import Any, Callable, Iterator
 
-from rag.llm.turns import QueueStatus, queue_listener
+from rag import QueueStatus, queue_listener
 
 _END = object()
 

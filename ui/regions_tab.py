@@ -1,7 +1,7 @@
 """Regions tab: search the gazetteer, summarise a region with citations, key figures, passages, download.
 
-Thin: the gazetteer and summaries come from :mod:`rag.regions` / :mod:`rag.summarize`. All
-article text and model output is escaped (Markdown via ``render.md_escape`` /
+Thin: the gazetteer comes from :meth:`rag.Pipeline.regions`, summaries from
+:meth:`rag.Pipeline.summarize`. All article text and model output is escaped (Markdown via ``render.md_escape`` /
 ``render.answer_markdown``, HTML via ``render.passages_html``); the figures table is a plain
 text ``gr.Dataframe``.
 """
@@ -25,22 +25,10 @@ _lock = threading.Lock()
 _cache: dict[str, Any] = {}
 
 
-def region_store(ctx: UIContext):
-    """The gazetteer of the current index, updated incrementally when the index changed."""
-    from rag.regions import update_regions
-
-    index = ctx.pipeline.index
-    key = f"{index.path}:{index.generation}"
-    with _lock:
-        if _cache.get("key") != key:
-            _cache.update(key=key, store=update_regions(index))
-        return _cache["store"]
-
-
 def region_choices(ctx: UIContext, query: str = "", limit: int = 50) -> tuple[list[tuple[str, str]], str]:
     """Dropdown choices ``(label, name)`` for regions matching ``query`` and a status line."""
     try:
-        store = region_store(ctx)
+        store = ctx.pipeline.regions()  # brought up to date with the index
     except Exception as exc:
         return [], "⚠️ " + render.md_escape(friendly_error(exc))
     found = store.search(query or "", limit=limit)
@@ -95,7 +83,7 @@ def passages_panel(s, script: str = "text") -> str:
 
 def download_file(s) -> str:
     """Write the Markdown of ``s`` to a temporary file and return its path."""
-    from rag.summarize import render_markdown
+    from rag import render_markdown
 
     with _lock:
         if "dir" not in _cache:
@@ -110,12 +98,12 @@ def download_file(s) -> str:
 
 def run_summary(ctx: UIContext, name: str | None, backend: str | None, script: str = "text"):
     """(summary Markdown, figure rows, passages HTML, download path, summary or None) for one region."""
-    from rag.summarize import RegionNotFoundError, SummaryError, summarize
+    from rag import RegionNotFoundError, SummaryError
 
     if not name:
         return "请先在上方搜索并选择一个地区。", [], render.passages_html([]), None, None
     try:
-        s = summarize(ctx.pipeline, name, backend=backend or ctx.default_backend, store=region_store(ctx))
+        s = ctx.pipeline.summarize(name, backend=backend or ctx.default_backend)
     except Exception as exc:
         message = str(exc) if isinstance(exc, (RegionNotFoundError, SummaryError)) else friendly_error(exc)
         panel = render.passages_html([], notice=render.notice_html("error", "无法生成摘要", message))

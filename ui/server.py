@@ -10,9 +10,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from rag import Pipeline, default_backend
 from rag.config import Config
-from rag.llm.registry import default_backend, needs_llm
-from rag.pipeline import Pipeline
 
 log = logging.getLogger("shanhai.ui")
 
@@ -32,23 +31,11 @@ def check_port(host: str, port: int) -> None:
                          "端口可能已被占用，请用 --port 换一个端口。") from exc
 
 
-def missing_corpus_files(pipeline: Pipeline, corpus: Path) -> list[Path]:
-    """Files of ``corpus`` that no indexed document came from (all of them when there is no index)."""
-    from rag.ingest.loaders import Skipped, discover
-
-    files = [p for p in discover([corpus]) if not isinstance(p, Skipped)]
-    try:
-        known = {str(Path(m.path).resolve()) for m in pipeline.documents() if m.path}
-    except Exception:  # no index yet
-        return files
-    return [f for f in files if str(f.resolve()) not in known]
-
-
 def ensure_corpus(pipeline: Pipeline, corpus: Path, *, echo: Callable[[str], None] = print) -> None:
     """Ingest the files of ``corpus`` the index lacks (files already indexed are not re-read)."""
     if not corpus.exists():
         raise ServeError(f"找不到语料文件夹 {corpus}：请检查 --corpus 路径（或 SHANHAI_CORPUS）。")
-    todo = missing_corpus_files(pipeline, corpus)
+    todo = pipeline.unindexed_files(corpus)
     if not todo:
         echo(f"索引中已有 {corpus} 的全部文件，跳过导入（文件有改动时请运行 `shanhai ingest {corpus}`）。")
         return
@@ -63,15 +50,10 @@ def warm_up(pipeline: Pipeline, backend: str) -> None:
     A local model in a worker process (``llm.llama_cpp.worker: process``) is started here, so the
     first question does not wait for the model to load; the server never loads it itself.
     """
-    from rag.llm.worker_backend import ProcessLlamaBackend
-
     try:
-        pipeline.index  # noqa: B018 - loads the encoder and opens the index
-        if needs_llm(backend):
-            llm = pipeline.answerer(backend).llm
-            if isinstance(llm, ProcessLlamaBackend):
-                llm.load()
-                log.info("local model worker %s ready: %s", llm.pid, llm.runtime_info())
+        llm = pipeline.warm_up(backend)
+        if llm is not None:
+            log.info("local model worker %s ready: %s", llm.pid, llm.runtime_info())
     except Exception as exc:  # shown again, clearly, on the first question
         log.warning("warm-up: %s", exc)
 

@@ -45,9 +45,9 @@ from rag.answer.verify import complete_units, verify_answer
 from rag.llm.registry import default_backend, needs_llm
 from rag.text.citations import CITATION_MARKERS_RE, is_refusal, parse_markers
 from rag.text.injection import INJECTION_FLAG
+from rag.text.normalize import normalize
 from rag.text.spans import merge_spans
 from rag.types import Answer, Citation, Hit
-from rag.validate import check_question, max_question_chars
 
 __all__ = ["Answerer", "SearchFn"]
 
@@ -82,7 +82,12 @@ class Answerer:
         backend: a name of :mod:`rag.llm.registry` (``llama_cpp`` | ``openai`` | ``transformers`` |
             ``extractive``) or ``module:Class``; default ``answer.backend``.
         llm: an already created ``LLMBackend`` to use instead of creating one (tests, UI).
-        search: ``(question, k) -> hits``; needed unless passages are given per call.
+        search: ``(question, k) -> hits`` for a normalised (sub-)question; needed unless passages
+            are given per call.
+
+    The question handed to :meth:`stream` / :meth:`answer` is already checked
+    (:func:`rag.answer.question.check_question`, done once by the :class:`rag.pipeline.Pipeline`
+    entry point); it is normalised once here and only the normalised form travels on.
     """
 
     def __init__(self, config: Any, *, backend: str | None = None, llm: Any = None,
@@ -107,7 +112,6 @@ class Answerer:
         self.max_tokens = int(a.get("max_tokens", 200))
         self.temperature = float(a.get("temperature", 0.0))
         self.split_parts = bool(a.get("split_questions", True))
-        self.max_question_chars = max_question_chars(config)
         self.evidence = EvidenceConfig(
             per_passage_chars=int(a.get("evidence_chars", 220)),
             total_chars=int(a.get("evidence_total_chars", 520)),
@@ -145,7 +149,7 @@ class Answerer:
         """Answer ``question``, yielding events as they happen.
 
         Args:
-            question: the question (any script).
+            question: the checked (stripped, non-empty) question, any script.
             k: passages shown to the model at most (default ``retrieval.top_k``).
             filters: retrieval filters (``rag.retrieve.Filters``), passed to ``search``.
             passages: answer from these passages (strings or hits) instead of retrieving.
@@ -158,15 +162,16 @@ class Answerer:
             while generating, and finally ``{"type": "answer", "answer": Answer}``.
 
         Raises:
-            rag.validate.QuestionError: empty or too long question.
             rag.llm.LLMError: the backend failed (model missing, endpoint down, timeout).
         """
         started = time.perf_counter()
-        q = check_question(question, self.max_question_chars)
+        q = question
+        norm = normalize(q)
         gen = {"max_tokens": int(max_tokens or self.max_tokens),
                "temperature": self.temperature if temperature is None else float(temperature)}
         k = int(k or self.evidence.max_passages)
-        parts_q = split_question(q) if self.split_parts else [q]
+        # (question, normalised form) per part; split parts are normalised text already
+        parts_q = [(p, p.strip()) for p in split_question(norm, normalized=True)] if self.split_parts else [(q, norm)]
         parts = self._retrieve(parts_q, k, filters, passages)
         t_retrieve = time.perf_counter() - started
         for part in parts:
@@ -187,19 +192,19 @@ class Answerer:
         yield {"type": "answer", "answer": self._assemble(q, parts, shown, timing, stats)}
 
     # -- steps ---------------------------------------------------------------------------------
-    def _retrieve(self, parts_q: list[str], k: int, filters: Any,
+    def _retrieve(self, parts_q: list[tuple[str, str]], k: int, filters: Any,
                   passages: Sequence[str | Hit] | None) -> list[_Part]:
         parts = []
         given = passages_from_texts(passages) if passages is not None else None
-        for pq in parts_q:
+        for pq, pnorm in parts_q:
             if given is not None:
                 cands = [replace(p, evidence_spans=[]) for p in given]
             else:
                 if self.search is None:
                     raise ValueError("Answerer 需要检索函数（search）或直接给出段落（passages）")
                 n = max(k, self.judge_candidates if self.rerank else self.candidates)
-                cands = passages_from_hits(self._search(pq, n, filters))
-            part = _Part(pq, analyze_question(pq), cands)
+                cands = passages_from_hits(self._search(pnorm, n, filters))
+            part = _Part(pq, analyze_question(pq, norm=pnorm), cands)
             # supplied passages are all kept in their order: judged only for the refusal gate
             if self.rerank and cands and (given is None or self.refuse_below > 0):
                 keep = len(cands) if given is not None else max(k, self.candidates)

@@ -181,17 +181,18 @@ def _split_coordinated(q: str) -> list[str]:
     return []
 
 
-def split_question(question: str) -> list[str]:
+def split_question(question: str, *, normalized: bool = False) -> list[str]:
     """Sub-questions of a multi-part question (Simplified), or ``[question]``.
 
     Args:
         question: the user's question (any script).
+        normalized: ``question`` is already normalised and stripped (it is not normalised again).
 
     Returns:
         Two or more self-contained sub-questions in order, or a one-element list with the
         (normalised, stripped) question when it is not multi-part.
     """
-    q = normalize((question or "").strip())
+    q = question if normalized else normalize((question or "").strip())
     for splitter in (_split_distributive, _split_clauses, _split_coordinated):
         parts = splitter(q)
         if len(parts) >= 2:

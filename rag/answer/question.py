@@ -1,4 +1,9 @@
-"""Question analysis: what kind of answer is asked for and which terms constrain it.
+"""Question checks and analysis: is the input answerable, what kind of answer is asked for,
+which terms constrain it.
+
+:func:`check_question` is the one validation of a user's question (every entry point of
+:class:`rag.pipeline.Pipeline` calls it once); the answer path then normalises the checked text
+once and hands the normalised form on (``analyze_question(q, norm=...)``).
 
 Everything here is generic Chinese question syntax (interrogatives, measure words,
 quantity nouns), never a rule aimed at a particular question. The result drives
@@ -23,13 +28,18 @@ import re
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from rag.regions.lexicon import LEVEL_RANK, PROVINCES, SUFFIX_LEVEL
 from rag.text.normalize import normalize
 from rag.text.numbers import Quantity, extract_quantities
+from rag.validate import InputError
 
-__all__ = ["QuestionInfo", "analyze_question", "is_generic_place", "name_spans", "strip_admin_suffix", "term_in",
-           "year_parts", "YEAR_PART_RE"]
+__all__ = ["QuestionError", "DEFAULT_MAX_QUESTION_CHARS", "check_question", "max_question_chars", "QuestionInfo",
+           "analyze_question", "is_generic_place", "name_spans", "strip_admin_suffix", "term_in", "year_parts",
+           "YEAR_PART_RE"]
+
+DEFAULT_MAX_QUESTION_CHARS = 500
 
 _ADMIN = "省市县区州镇乡村旗盟"
 _DATE_RE = re.compile(r"什么时候|什么时间|何时|哪一?年|哪一?天|哪个月|几月|几号|哪日|何年|日期|时间|年份|多久以前")
@@ -77,6 +87,47 @@ _NAME_FLAGS = {"ns", "nr", "nt", "nz", "nrt", "nrfg", "eng"}
 _GENERIC_PLACES = frozenset("城市 地区 国家 省份 地方 全国 各地 东部 西部 中部 南方 北方 农村 乡村 城乡 国内 国外 海外 "
                             "当地 本地 外地 全省 全市 全县 全区 深度".split())
 _lock = threading.Lock()
+
+
+
+class QuestionError(InputError):
+    """The question is empty, has no searchable content, is not text or is too long."""
+
+    def __init__(self, message: str, param: str | None = "question"):
+        super().__init__(message, param)
+
+
+def max_question_chars(config: Any) -> int:
+    """The configured question length limit (``answer.max_question_chars``; 0 or less = none)."""
+    value = config.get("answer.max_question_chars") if config is not None else None
+    return DEFAULT_MAX_QUESTION_CHARS if value is None else int(value)
+
+
+def check_question(question: Any, max_chars: int | None = None) -> str:
+    """Strip a question and reject what cannot be answered.
+
+    Args:
+        question: the user's question.
+        max_chars: longest accepted question in characters (after stripping); None or <= 0 =
+            no limit.
+
+    Returns:
+        The stripped question.
+
+    Raises:
+        QuestionError: not text, empty, punctuation only, or longer than ``max_chars``.
+    """
+    if question is not None and not isinstance(question, str):
+        raise QuestionError(f"问题必须是文字，收到的是 {type(question).__name__}。")
+    q = (question or "").strip()
+    if not q:
+        raise QuestionError("问题为空：请输入要查询的问题。")
+    if max_chars and max_chars > 0 and len(q) > max_chars:
+        raise QuestionError(f"问题过长：共 {len(q)} 个字符，超过上限 {max_chars} 个字符"
+                            "（配置项 answer.max_question_chars）。请把问题精简到一两句话再问。")
+    if not any(ch.isalnum() for ch in q):
+        raise QuestionError("问题只包含标点或符号：请输入有实际内容的问题。")
+    return q
 
 
 @dataclass
@@ -302,17 +353,19 @@ def _terms(q: str) -> tuple[list[str], list[str], set[str]]:
     return terms, [n for n in dict.fromkeys(names) if n not in _GENERIC_TERMS], verbs
 
 
-def analyze_question(question: str) -> QuestionInfo:
+def analyze_question(question: str, *, norm: str | None = None) -> QuestionInfo:
     """Analyse a question (any script).
 
     Args:
         question: The user's question.
+        norm: its normalised, stripped form when the caller already has it (not normalised again).
 
     Returns:
         Its :class:`QuestionInfo` (normalised text, answer type, expected quantity kind
         and unit, years, content terms and name-like terms).
     """
-    norm = normalize((question or "").strip())
+    if norm is None:
+        norm = normalize((question or "").strip())
     atype = _answer_type(norm)
     kind, unit = _kind_and_unit(norm) if atype == "number" else (None, None)
     terms, names, verbs = _terms(norm)

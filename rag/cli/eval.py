@@ -137,11 +137,11 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     if len(args.target) != 1:
         eprint(f"用法：shanhai eval {USAGE}")
         return 2
-    from rag import run_eval
+    from rag import Pipeline, run_eval
 
     bar = _Bar("评测")
     try:
-        summary = run_eval(args.target[0], config, out=args.out, backend=args.backend, index=args.index,
+        summary = run_eval(args.target[0], config, make_pipeline=Pipeline, out=args.out, backend=args.backend, index=args.index,
                            corpus=args.corpus, limit=args.limit, workers=args.workers, parallel=args.parallel,
                            noises=_floats(args.noise), modes=_names(args.mode), retrieval=args.retrieval,
                            resume=args.resume, progress=bar.update, log=bar.log)

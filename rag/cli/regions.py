@@ -113,8 +113,9 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
     started = time.perf_counter()
     parallel = args.parallel or ("ray" if config.get("ray.address") else "local")
     with tqdm(total=len(regions), desc="地区摘要", unit="个", file=sys.stderr, dynamic_ncols=True) as bar:
-        results, skipped = summarize_many(config, [r.name for r in regions], backend=backend, parallel=parallel,
-                                          workers=args.workers, progress=lambda done, _total: bar.update(done - bar.n))
+        results, skipped = summarize_many(config, [r.name for r in regions], make_pipeline=Pipeline,
+                                          backend=backend, parallel=parallel, workers=args.workers,
+                                          progress=lambda done, _total: bar.update(done - bar.n))
     total = time.perf_counter() - started
     if args.out:
         _write(args.out, "\n\n---\n\n".join(render_markdown(s) for s in results) + "\n")

@@ -30,7 +30,7 @@ from rag.eval.scoring import aggregate, is_correct, score_item
 from rag.llm.registry import default_backend
 from rag.parallel import parallel_map
 
-__all__ = ["RunSummary", "ItemTask", "run_eval", "default_run_dir", "runs_root", "list_runs", "EvalRunError"]
+__all__ = ["RunSummary", "ItemTask", "PipelineFactory", "run_eval", "default_run_dir", "runs_root", "list_runs", "EvalRunError"]
 
 PARTIAL = "results.partial.jsonl"
 # Stop when this many first items all fail (a broken backend, not a bad item).
@@ -72,18 +72,21 @@ def list_runs(root: str | Path) -> list[Path]:
     return sorted(runs, key=lambda d: (d / "metrics.json").stat().st_mtime, reverse=True)
 
 
-# One Pipeline per (process, settings): threads share it; each Ray worker builds its own.
+# One pipeline per (process, settings): threads share it; each Ray worker builds its own.
 _PIPELINES: dict[tuple, Any] = {}
 _PIPELINES_LOCK = threading.Lock()
 
+PipelineFactory = Callable[..., Any]
+"""``make_pipeline(config, index_dir=...)`` -> a pipeline (:class:`rag.Pipeline`): ``ingest``,
+``search``, ``ask``, ``answer_from_passages``, ``answerer(backend)``, ``index``. Picklable (a class)
+when items run on Ray."""
 
-def _pipeline(config_data: dict, index_dir: str | None):
-    from rag.pipeline import Pipeline
 
-    key = (json.dumps(config_data, sort_keys=True, default=str), index_dir)
+def _pipeline(make_pipeline: PipelineFactory, config_data: dict, index_dir: str | None):
+    key = (make_pipeline, json.dumps(config_data, sort_keys=True, default=str), index_dir)
     with _PIPELINES_LOCK:
         if key not in _PIPELINES:
-            _PIPELINES[key] = Pipeline(Config(config_data), index_dir=index_dir)
+            _PIPELINES[key] = make_pipeline(Config(config_data), index_dir=index_dir)
         return _PIPELINES[key]
 
 
@@ -99,6 +102,7 @@ class ItemTask:
     """Answer and score one item; picklable (plain data only), so Ray can ship it.
 
     Args:
+        make_pipeline: builds this process's pipeline (see :data:`PipelineFactory`).
         config_data: the resolved config's data.
         index_dir: index for items answered by retrieval (None when none is needed).
         backend: answer backend name.
@@ -106,6 +110,7 @@ class ItemTask:
         retrieve_k: how many chunks the retrieval metrics look at (MRR depth).
     """
 
+    make_pipeline: PipelineFactory
     config_data: dict
     index_dir: str | None
     backend: str
@@ -113,8 +118,8 @@ class ItemTask:
     retrieve_k: int = 10
 
     def pipeline(self):
-        """This process's Pipeline for these settings."""
-        return _pipeline(self.config_data, self.index_dir)
+        """This process's pipeline for these settings."""
+        return _pipeline(self.make_pipeline, self.config_data, self.index_dir)
 
     def __call__(self, item: EvalItem) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -163,10 +168,9 @@ class ItemTask:
                 "llm_first_token": round(st.first_token_s, 4) if st.first_token_s is not None else None}
 
 
-def _build_index(dataset: Dataset, config: Config, run_dir: Path, corpus: list[str] | None, log) -> Path:
-    """Ingest ``corpus`` (folders/files) or the dataset's own paragraphs (DRCD) into ``run_dir/index``."""
-    from rag.pipeline import Pipeline
-
+def _build_index(make_pipeline: PipelineFactory, dataset: Dataset, config: Config, run_dir: Path,
+                 corpus: list[str] | None, log) -> Path:
+    """Ingest ``corpus`` (folders/files) or the DRCD paragraphs into ``run_dir/index``."""
     index_dir = run_dir / "index"
     if corpus:
         paths = [Path(c).expanduser() for c in corpus]
@@ -178,14 +182,14 @@ def _build_index(dataset: Dataset, config: Config, run_dir: Path, corpus: list[s
             (folder / f"{name}.txt").write_text(f"{doc['title']}\n\n{doc['text']}\n", encoding="utf-8")
         paths = [folder]
     log(f"正在为本次评测建立索引：{index_dir}")
-    report = Pipeline(config, index_dir=index_dir).ingest(paths)
+    report = make_pipeline(config, index_dir=index_dir).ingest(paths)
     if not report.ok:
         raise EvalRunError(f"建立评测索引失败：{report.summary()}")
     return index_dir
 
 
-def _resolve_index(dataset: Dataset, config: Config, run_dir: Path, index: str | None, corpus: list[str] | None,
-                   log) -> str | None:
+def _resolve_index(make_pipeline: PipelineFactory, dataset: Dataset, config: Config, run_dir: Path,
+                   index: str | None, corpus: list[str] | None, log) -> str | None:
     if not dataset.needs_index:
         return None
     if index:
@@ -193,7 +197,7 @@ def _resolve_index(dataset: Dataset, config: Config, run_dir: Path, index: str |
         if not path.exists():
             raise EvalRunError(f"索引目录不存在：{path}（先用 shanhai ingest 建索引，或改用 --corpus 目录）")
         return str(path)
-    return str(_build_index(dataset, config, run_dir, corpus, log))
+    return str(_build_index(make_pipeline, dataset, config, run_dir, corpus, log))
 
 
 def _check_index_options(dataset: Dataset, index: str | None, corpus: list[str] | None) -> None:
@@ -236,7 +240,8 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def run_eval(dataset_path: str | Path, config: Config, *, out: str | Path | None = None, backend: str | None = None,
+def run_eval(dataset_path: str | Path, config: Config, *, make_pipeline: PipelineFactory,
+             out: str | Path | None = None, backend: str | None = None,
              index: str | None = None, corpus: str | list[str] | None = None, limit: int | None = None,
              workers: int | None = None, parallel: str | None = None, noises: list[float] | None = None,
              modes: list[str] | None = None, retrieval: str = "passages", resume: bool = False,
@@ -247,6 +252,8 @@ def run_eval(dataset_path: str | Path, config: Config, *, out: str | Path | None
     Args:
         dataset_path: a JSONL file (format auto-detected, see :mod:`rag.eval.datasets`).
         config: the resolved config.
+        make_pipeline: builds the pipelines that answer (pass :class:`rag.Pipeline`); see
+            :data:`PipelineFactory`.
         out: run folder (default :func:`default_run_dir` under :func:`runs_root`).
         backend: answer backend (default ``answer.backend``).
         index: existing index for sets answered by retrieval (seed format).
@@ -281,7 +288,7 @@ def run_eval(dataset_path: str | Path, config: Config, *, out: str | Path | None
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         raise EvalRunError(f"运行目录已存在且不为空：{run_dir}（换一个 --out，或加 --resume 继续上次的运行）")
     run_dir.mkdir(parents=True, exist_ok=True)
-    index_dir = _resolve_index(dataset, config, run_dir, index, corpus, log)
+    index_dir = _resolve_index(make_pipeline, dataset, config, run_dir, index, corpus, log)
     workers = int(workers if workers is not None else config.get("eval.workers", 1) or 1)
     parallel = parallel or ("threads" if workers > 1 else "local")
     config = config.with_overrides({
@@ -290,7 +297,7 @@ def run_eval(dataset_path: str | Path, config: Config, *, out: str | Path | None
                      "workers": workers, "parallel": parallel, "corpus": corpus},
     })
     (run_dir / "config.yaml").write_text(config.dump(), encoding="utf-8")
-    task = ItemTask(config.data, index_dir, backend, k=int(config.get("retrieval.top_k", 5)))
+    task = ItemTask(make_pipeline, config.data, index_dir, backend, k=int(config.get("retrieval.top_k", 5)))
     partial = run_dir / PARTIAL
     # Resume: finished items of an earlier (interrupted or complete) run are kept; errored ones rerun.
     done = {**_read_partial(run_dir / "results.jsonl"), **_read_partial(partial)} if resume else {}

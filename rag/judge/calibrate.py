@@ -31,12 +31,10 @@ from rag.judge.evalsets import auc, curve, drcd_sets, rgb_sets, set_scores
 GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
 
 
-def seed_sets(config: Any, seeds: Path, qa: Path, index_dir: Path, k: int) -> dict[str, list[tuple[str, list]]]:
-    """Seed dev sets from an index of the seed articles (built in ``index_dir`` when missing);
-    passages as (title, text), as the answer path judges them."""
-    from rag.pipeline import Pipeline
-
-    pipe = Pipeline(config.with_overrides({"index_dir": str(index_dir)}))
+def seed_sets(pipe: Any, seeds: Path, qa: Path, k: int) -> dict[str, list[tuple[str, list]]]:
+    """Seed dev sets from an index of the seed articles (``pipe``'s index, a :class:`rag.Pipeline`;
+    built from ``seeds`` when missing); passages as (title, text), as the answer path judges them."""
+    index_dir = Path(pipe.index_dir)
     if not index_dir.is_dir() or not any(index_dir.iterdir()):
         pipe.ingest([seeds])
     out: dict[str, list[tuple[str, list[str]]]] = {"answerable": [], "unanswerable": [], "distractors": []}
@@ -124,6 +122,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Score every set, choose the threshold, write JSON and PNG, print the summary."""
+    from rag import Pipeline  # this entry point sits above the facade, like the CLI
     from rag.config import load_config
     from rag.judge.model import load_judge
 
@@ -138,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for half in ("eval", "train"):
         scores[f"rgb_{half}"] = {k: set_scores(scorer, v) for k, v in rgb_sets(args.rgb, half).items()}
     scores["drcd"] = {k: set_scores(scorer, v) for k, v in drcd_sets(args.drcd).items()}
-    seed = seed_sets(config, Path(args.seeds), Path(args.seed_qa), Path(args.index), args.k)
+    pipe = Pipeline(config.with_overrides({"index_dir": str(args.index)}))
+    seed = seed_sets(pipe, Path(args.seeds), Path(args.seed_qa), args.k)
     scores["seed"] = {k: set_scores(scorer, v) for k, v in seed.items()}
     results = {
         "RGB eval half: noise 0.8 vs negative": summarise(scores["rgb_eval"]["noise=0.8"], scores["rgb_eval"]["rejection"]),

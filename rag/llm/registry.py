@@ -20,7 +20,7 @@ from typing import Any
 
 from rag.config import ConfigError
 
-__all__ = ["BackendSpec", "BACKENDS", "EXTRACTIVE", "names", "find", "needs_llm", "choices", "describe_backends",
+__all__ = ["BackendSpec", "BACKENDS", "EXTRACTIVE", "names", "find", "needs_llm", "backend_choices", "describe_backends",
            "default_backend"]
 
 
@@ -79,7 +79,7 @@ def needs_llm(name: str | None) -> bool:
     return spec is None or spec.needs_llm
 
 
-def choices() -> list[tuple[str, str]]:
+def backend_choices() -> list[tuple[str, str]]:
     """``(label, name)`` for menus."""
     return [(spec.label, spec.name) for spec in BACKENDS]
 
