@@ -103,7 +103,7 @@ class Pipeline:
 
     def unindexed_files(self, folder: str | Path) -> list[Path]:
         """Files under ``folder`` that no indexed document came from (all of them without an index)."""
-        from rag.loaders import Skipped, discover
+        from rag.ingest.loaders import Skipped, discover
 
         files = [p for p in discover([Path(folder)]) if not isinstance(p, Skipped)]
         try:

@@ -246,3 +246,21 @@ def test_facade_names_are_no_submodules_and_resolve():
     assert sorted(exports) == rag.__all__
     for name in exports:
         assert getattr(getattr(rag, name), "__name__", name) == name  # NOTE, DEFAULTS are values
+
+
+def test_every_project_import_names_an_existing_module():
+    """A moved module leaves no stale import behind, not even a lazy one inside a function."""
+    modules = project_modules()
+    scripts = {f"{d}/{p.name}": p for d in ("tests", "benchmarks") for p in sorted((ROOT / d).rglob("*.py"))}
+    stale = []
+    for mod, path in [*modules.items(), *scripts.items()]:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            stale += [f"{mod}:{node.lineno} {n}" for n in names if n.split(".")[0] in PACKAGES and n not in modules]
+    assert not stale, "imports of modules that do not exist:\n" + "\n".join(stale)
