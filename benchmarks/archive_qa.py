@@ -71,8 +71,8 @@ def main() -> int:
     t = time.perf_counter()
     report = pipe.ingest([SEEDS])
     added_s = time.perf_counter() - t
-    seed_ids = {d.doc_id for d in pipe.documents() if Path(d.source or "").parent.name == SEEDS.name or
-                str(d.source or "").startswith(str(SEEDS))}
+    seeds_dir = SEEDS.resolve()
+    seed_ids = {d.doc_id for d in pipe.documents() if d.path and Path(d.path).resolve().parent == seeds_dir}
     items = list(load_jsonl(SHARED / "eval" / "seed_qa_dev.jsonl"))
     for it in items:
         it["_seed_ids"] = seed_ids
