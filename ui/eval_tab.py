@@ -150,8 +150,6 @@ def start_run(ctx: UIContext, dataset: str, backend: str, limit: float | None, w
 
 def build(ctx: UIContext) -> None:
     """Build the Eval tab inside the current ``gr.Tab``."""
-    from ui.actions import friendly_error
-
     gr.Markdown("批量评测一个问答集：种子格式的题目从「文档库」的索引检索作答；RGB / DRCD 使用各题自带的段落"
                 "（DRCD 也可对全部段落建临时索引检索）。结果保存在运行目录中，可随时重新打开或两两对比。")
     with gr.Row():
@@ -185,52 +183,64 @@ def build(ctx: UIContext) -> None:
         compare = gr.Button("对比")
         comparison = gr.Markdown(elem_id="shanhai-eval-compare")
 
-    def show(path, only_failed):
-        if not path:
-            return "", "", []
-        try:
-            line, html = run_view(path)
-            return line, html, item_rows(path, only_failed)
-        except Exception as exc:
-            return "⚠️ " + render.md_escape(friendly_error(exc)), "", []
-
     def on_run(ds, be, lim, wk, nz, md, rt, only_failed, progress=gr.Progress()):
         if not ds:
             return "请先选择评测集。", gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         try:
             path = str(start_run(ctx, ds, be, lim, wk, nz, md, rt, progress))
         except Exception as exc:
-            return ("⚠️ 评测失败：" + render.md_escape(friendly_error(exc)), gr.skip(), gr.skip(), gr.skip(),
-                    gr.skip(), gr.skip(), gr.skip())
+            return _warning(exc, "评测失败："), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         choices = run_choices(ctx.config)
-        line, html, rows = show(path, only_failed)
+        line, html, rows = _show_run(path, only_failed)
         return (line, html, rows, gr.update(choices=choices, value=path), gr.update(choices=choices),
                 gr.update(choices=choices), "")
-
-    def on_select(evt: gr.SelectData, path, current):
-        try:
-            row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-            values = current.values.tolist() if hasattr(current, "values") else current
-            return item_detail(path, values[row][0])
-        except Exception:
-            return gr.skip(), gr.skip()
 
     def on_refresh():
         choices = run_choices(ctx.config)
         return gr.update(choices=choices), gr.update(choices=choices), gr.update(choices=choices)
 
-    def on_compare(a, b):
-        try:
-            return compare_view(a, b)
-        except Exception as exc:
-            return "⚠️ " + render.md_escape(friendly_error(exc))
-
     private = dict(api_visibility="private")
     run.click(on_run, [dataset, backend, limit, workers, noise, mode, retrieval, failures],
               [status, report, table, run_dir, run_a, run_b, detail], concurrency_limit=1,
               concurrency_id="eval", **private)
-    run_dir.change(show, [run_dir, failures], [status, report, table], **private)
+    run_dir.change(_show_run, [run_dir, failures], [status, report, table], **private)
     failures.change(lambda p, f: item_rows(p, f), [run_dir, failures], [table], **private)
-    table.select(on_select, [run_dir, table], [detail, passages], **private)
+    table.select(_select_item, [run_dir, table], [detail, passages], **private)
     refresh.click(on_refresh, None, [run_dir, run_a, run_b], **private)
-    compare.click(on_compare, [run_a, run_b], [comparison], **private)
+    compare.click(_compare, [run_a, run_b], [comparison], **private)
+
+
+def _warning(exc: BaseException, what: str = "") -> str:
+    """``⚠️ <what><friendly message>`` as Markdown."""
+    from ui.actions import friendly_error
+
+    return "⚠️ " + what + render.md_escape(friendly_error(exc))
+
+
+def _show_run(path: str | None, only_failed: bool) -> tuple[str, str, list[list[str]]]:
+    """Status line, report HTML and item rows of a run (nothing without a run)."""
+    if not path:
+        return "", "", []
+    try:
+        line, html = run_view(path)
+        return line, html, item_rows(path, only_failed)
+    except Exception as exc:
+        return _warning(exc), "", []
+
+
+def _select_item(evt: gr.SelectData, path: str, current: Any) -> tuple[Any, Any]:
+    """The detail of the clicked item row."""
+    try:
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        values = current.values.tolist() if hasattr(current, "values") else current
+        return item_detail(path, values[row][0])
+    except Exception:
+        return gr.skip(), gr.skip()
+
+
+def _compare(run_a: str | None, run_b: str | None) -> str:
+    """:func:`compare_view`, or the error as a warning."""
+    try:
+        return compare_view(run_a, run_b)
+    except Exception as exc:
+        return _warning(exc)

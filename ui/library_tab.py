@@ -87,12 +87,6 @@ def build(ctx: UIContext) -> None:
                          elem_id="shanhai-doc-raw")
     ctx.share("doc_select", doc)
 
-    def relist(version: int, selected: str | None = None, message: str | None = None):
-        rows, choices, line = _listing(ctx)
-        ids = {c[1] for c in choices}
-        return (render.md_escape(line), rows, gr.update(choices=choices, value=selected if selected in ids else None),
-                (version or 0) + 1)
-
     def on_upload(file_list, version, progress=gr.Progress()):
         try:
             result = upload_files(ctx, file_list, progress)
@@ -100,36 +94,47 @@ def build(ctx: UIContext) -> None:
         except Exception as exc:
             text, result = "导入失败：" + friendly_error(exc), {"doc_ids": []}
         first = next(iter(result.get("doc_ids") or []), None)
-        line, rows, dd, version = relist(version, first)
+        line, rows, dd, version = _relist(ctx, version, first)
         return text, None, line, rows, dd, version
 
     def on_remove(doc_id, version):
         if not doc_id:
-            return "请先在「选择文档」中选一篇要删除的文档。", *relist(version)[:3], version
+            return "请先在「选择文档」中选一篇要删除的文档。", *_relist(ctx, version)[:3], version
         try:
             removed = remove_document(ctx.pipeline, doc_id, upload_dir=ctx.upload_dir)
             text = f"已删除文档 {doc_id}。" if removed else f"文档 {doc_id} 不在索引中（可能已被删除）。"
         except Exception as exc:
             text = "删除失败：" + friendly_error(exc)
-        line, rows, dd, version = relist(version)
+        line, rows, dd, version = _relist(ctx, version)
         return text, line, rows, dd, version
-
-    def on_select(evt: gr.SelectData, current_rows):
-        row_value = getattr(evt, "row_value", None)  # the clicked row as shown (also when sorted)
-        if row_value:
-            return row_value[0]
-        try:
-            row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-            values = current_rows.values.tolist() if hasattr(current_rows, "values") else current_rows
-            return values[row][0]
-        except Exception:
-            return gr.skip()
 
     vc = ctx.docs_changed
     private = dict(api_visibility="private")
     write = dict(private, concurrency_limit=1, concurrency_id="write")  # one index writer at a time
     files.upload(on_upload, [files, vc], [upload_status, files, status, table, doc, vc], **write)
     remove.click(on_remove, [doc, vc], [upload_status, status, table, doc, vc], **write)
-    refresh.click(lambda v: relist(v)[:3], [vc], [status, table, doc], **private)
-    table.select(on_select, [table], [doc], **private)
+    refresh.click(lambda v: _relist(ctx, v)[:3], [vc], [status, table, doc], **private)
+    table.select(_clicked_doc, [table], [doc], **private)
     doc.change(lambda d: view_document(ctx, d), [doc], [meta, cleaned, raw], **private)
+
+
+def _relist(ctx: UIContext, version: int, selected: str | None = None) -> tuple[str, list, Any, int]:
+    """Status line, table rows, dropdown update (keeping ``selected`` if still indexed) and the
+    next ``docs_changed`` version."""
+    rows, choices, line = _listing(ctx)
+    ids = {c[1] for c in choices}
+    return (render.md_escape(line), rows, gr.update(choices=choices, value=selected if selected in ids else None),
+            (version or 0) + 1)
+
+
+def _clicked_doc(evt: gr.SelectData, current_rows: Any) -> Any:
+    """The document id of the clicked table row."""
+    row_value = getattr(evt, "row_value", None)  # the clicked row as shown (also when sorted)
+    if row_value:
+        return row_value[0]
+    try:
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        values = current_rows.values.tolist() if hasattr(current_rows, "values") else current_rows
+        return values[row][0]
+    except Exception:
+        return gr.skip()

@@ -18,7 +18,7 @@ import json
 import secrets
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import StreamingResponse
@@ -153,6 +153,22 @@ def add_openai_routes(app: FastAPI, ctx: UIContext, *, token: str | None = None)
         ctx: the UI context (pipeline + config).
         token: when set, requests need ``Authorization: Bearer <token>``.
     """
+    router = APIRouter(prefix="/v1", dependencies=[Depends(_auth_check(token))])
+    router.get("/models")(models)
+
+    @router.post("/chat/completions")
+    def chat_completions(req: ChatRequest):
+        return complete_chat(ctx, req)
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+    router.api_route("", methods=methods, include_in_schema=False)(unknown_route)
+    router.api_route("/{path:path}", methods=methods, include_in_schema=False)(unknown_route)
+    app.include_router(router)
+    install_error_handlers(app, max_body_bytes=int(float(ctx.config.get("ui.max_request_kb") or 1024) * 1024))
+
+
+def _auth_check(token: str | None) -> Callable[[Request], None]:
+    """A dependency requiring ``Authorization: Bearer <token>`` (no check without a token)."""
 
     def check_auth(request: Request) -> None:
         if not token:
@@ -163,98 +179,104 @@ def add_openai_routes(app: FastAPI, ctx: UIContext, *, token: str | None = None)
             raise APIFailure(401, "需要认证：请在 Authorization 头中提供 Bearer <密码>（ui.auth 中的密码）。",
                              kind="authentication_error", code="invalid_api_key")
 
-    router = APIRouter(prefix="/v1", dependencies=[Depends(check_auth)])
+    return check_auth
 
-    @router.get("/models")
-    def models() -> dict[str, Any]:
-        names = [MODEL] + [f"{MODEL}-{b}" for b in BACKENDS]
-        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "shanhai"}
-                                           for n in names]}
 
-    @router.post("/chat/completions")
-    def chat_completions(req: ChatRequest):
-        cid = "chatcmpl-" + uuid.uuid4().hex[:24]
-        try:
-            backend = backend_for(req.model, req.backend, ctx.default_backend)
-            if req.stream not in (None, True, False):
-                raise APIFailure(400, f"stream 必须是 true 或 false，收到 {req.stream!r}。", param="stream",
-                                 code="invalid_value")
-            question, turns = conversation(req.messages)
-            filters = check_filters(req.sources, req.date_from, req.date_to)
-            k = check_k(req.k if req.k is not None else req.top_k, limit=ctx.max_k,
-                        param="k" if req.k is not None else "top_k")
-            events = ctx.pipeline.chat(question, turns, backend=backend, k=k, filters=filters,
-                                       max_tokens=req.max_tokens, temperature=req.temperature)
-            first, standalone = next(events), question.strip()  # a missing index fails here, before any byte
-            if first["type"] == "rewrite":
-                first, standalone = next(events), first["question"]
-        except APIFailure as exc:
-            return error_response(exc)
-        except InputError as exc:
-            failure = APIFailure.bad_input(exc)
-            if failure.param == "question":  # the question is the last message's content
-                failure.param = f"messages[{len(req.messages) - 1}].content"
-            return error_response(failure)
-        except Exception as exc:  # no index, backend down: the server's side, not the request's
-            return error_response(APIFailure(503, friendly_error(exc), kind="server_error"))
-        prefix = f"已理解为：{standalone}\n\n" if standalone != question.strip() else ""
-        model = str(req.model)
-        if req.stream:
-            return StreamingResponse(_stream(model, cid, prefix, first, events), media_type="text/event-stream")
-        try:
-            answer = next(e["answer"] for e in events if e["type"] == "answer")
-        except Exception as exc:
-            return error_response(APIFailure(503, friendly_error(exc), kind="server_error"))
-        body = _envelope("chat.completion", model, cid)
-        body["choices"] = [{"index": 0, "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": prefix + answer.answer + references(answer)}}]
-        body["usage"] = {"prompt_tokens": int(answer.timings.get("prompt_tokens", 0)), "completion_tokens": 0,
-                         "total_tokens": int(answer.timings.get("prompt_tokens", 0))}
-        body["citations"] = citations_json(answer)
-        body["shanhai"] = answer.to_json()
-        return body
+def models() -> dict[str, Any]:
+    """``GET /v1/models``: ``shanhai`` and ``shanhai-<backend>`` for every backend."""
+    names = [MODEL] + [f"{MODEL}-{b}" for b in BACKENDS]
+    return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "shanhai"}
+                                       for n in names]}
 
-    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 
-    @router.api_route("", methods=methods, include_in_schema=False)
-    @router.api_route("/{path:path}", methods=methods, include_in_schema=False)
-    def unknown_route(request: Request, path: str = ""):
-        allowed = {"models": "GET", "chat/completions": "POST"}.get(path.strip("/"))
-        if allowed:
-            raise APIFailure(405, f"/v1/{path} 不支持 {request.method}：请用 {allowed}。", code="method_not_allowed")
-        raise APIFailure(404, f"没有接口 /v1/{path}：可用 GET /v1/models 和 POST /v1/chat/completions。",
-                         kind="not_found_error", code="unknown_url")
+def complete_chat(ctx: UIContext, req: ChatRequest) -> Any:
+    """``POST /v1/chat/completions``: the completion (or its event stream), or an error response."""
+    cid = "chatcmpl-" + uuid.uuid4().hex[:24]
+    try:
+        first, events, prefix = _start_chat(ctx, req)
+    except APIFailure as exc:
+        return error_response(exc)
+    except InputError as exc:
+        failure = APIFailure.bad_input(exc)
+        if failure.param == "question":  # the question is the last message's content
+            failure.param = f"messages[{len(req.messages) - 1}].content"
+        return error_response(failure)
+    except Exception as exc:  # no index, backend down: the server's side, not the request's
+        return error_response(APIFailure(503, friendly_error(exc), kind="server_error"))
+    model = str(req.model)
+    if req.stream:
+        return StreamingResponse(_stream(model, cid, prefix, first, events), media_type="text/event-stream")
+    try:
+        answer = next(e["answer"] for e in events if e["type"] == "answer")
+    except Exception as exc:
+        return error_response(APIFailure(503, friendly_error(exc), kind="server_error"))
+    body = _envelope("chat.completion", model, cid)
+    body["choices"] = [{"index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": prefix + answer.answer + references(answer)}}]
+    body["usage"] = {"prompt_tokens": int(answer.timings.get("prompt_tokens", 0)), "completion_tokens": 0,
+                     "total_tokens": int(answer.timings.get("prompt_tokens", 0))}
+    body["citations"] = citations_json(answer)
+    body["shanhai"] = answer.to_json()
+    return body
 
-    def _stream(model: str, cid: str, prefix: str, first: dict, events: Iterator[dict]) -> Iterator[str]:
-        def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
-            obj = _envelope("chat.completion.chunk", model, cid)
-            obj["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
-            obj.update(extra)
-            return _sse(obj)
 
-        yield chunk({"role": "assistant", "content": prefix})
-        streamed = ""
-        try:
-            for event in _chain(first, events):
-                if event["type"] == "token":
-                    streamed += event["text"]
-                    yield chunk({"content": event["text"]})
-                elif event["type"] == "answer":
-                    answer = event["answer"]
-                    tail = ""
-                    if answer.answer.strip() != streamed.strip():
-                        tail = "\n\n【核查后的回答】" + answer.answer
-                    tail += references(answer)
-                    if tail:
-                        yield chunk({"content": tail})
-                    yield chunk({}, "stop", citations=citations_json(answer), shanhai=answer.to_json())
-        except Exception as exc:  # the backend failed mid-answer: say so in the stream
-            yield chunk({"content": "\n\n⚠️ 出错了：" + friendly_error(exc)})
-            yield chunk({}, "stop", citations=[])
-        yield "data: [DONE]\n\n"
+def _start_chat(ctx: UIContext, req: ChatRequest) -> tuple[dict, Iterator[dict], str]:
+    """Check the request and start answering: the first answer event, the remaining events and
+    the ``已理解为：`` prefix naming a rewritten follow-up (a missing index fails here, before any byte)."""
+    backend = backend_for(req.model, req.backend, ctx.default_backend)
+    if req.stream not in (None, True, False):
+        raise APIFailure(400, f"stream 必须是 true 或 false，收到 {req.stream!r}。", param="stream",
+                         code="invalid_value")
+    question, turns = conversation(req.messages)
+    filters = check_filters(req.sources, req.date_from, req.date_to)
+    k = check_k(req.k if req.k is not None else req.top_k, limit=ctx.max_k,
+                param="k" if req.k is not None else "top_k")
+    events = ctx.pipeline.chat(question, turns, backend=backend, k=k, filters=filters,
+                               max_tokens=req.max_tokens, temperature=req.temperature)
+    first, standalone = next(events), question.strip()
+    if first["type"] == "rewrite":
+        first, standalone = next(events), first["question"]
+    prefix = f"已理解为：{standalone}\n\n" if standalone != question.strip() else ""
+    return first, events, prefix
 
-    app.include_router(router)
-    install_error_handlers(app, max_body_bytes=int(float(ctx.config.get("ui.max_request_kb") or 1024) * 1024))
+
+def unknown_route(request: Request, path: str = ""):
+    """Any other ``/v1`` path or method: OpenAI-shaped 404 / 405."""
+    allowed = {"models": "GET", "chat/completions": "POST"}.get(path.strip("/"))
+    if allowed:
+        raise APIFailure(405, f"/v1/{path} 不支持 {request.method}：请用 {allowed}。", code="method_not_allowed")
+    raise APIFailure(404, f"没有接口 /v1/{path}：可用 GET /v1/models 和 POST /v1/chat/completions。",
+                     kind="not_found_error", code="unknown_url")
+
+
+def _stream(model: str, cid: str, prefix: str, first: dict, events: Iterator[dict]) -> Iterator[str]:
+    """The completion as server-sent chunks; the last one carries the citations and ``shanhai``."""
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        obj = _envelope("chat.completion.chunk", model, cid)
+        obj["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
+        obj.update(extra)
+        return _sse(obj)
+
+    yield chunk({"role": "assistant", "content": prefix})
+    streamed = ""
+    try:
+        for event in _chain(first, events):
+            if event["type"] == "token":
+                streamed += event["text"]
+                yield chunk({"content": event["text"]})
+            elif event["type"] == "answer":
+                answer = event["answer"]
+                tail = ""
+                if answer.answer.strip() != streamed.strip():
+                    tail = "\n\n【核查后的回答】" + answer.answer
+                tail += references(answer)
+                if tail:
+                    yield chunk({"content": tail})
+                yield chunk({}, "stop", citations=citations_json(answer), shanhai=answer.to_json())
+    except Exception as exc:  # the backend failed mid-answer: say so in the stream
+        yield chunk({"content": "\n\n⚠️ 出错了：" + friendly_error(exc)})
+        yield chunk({}, "stop", citations=[])
+    yield "data: [DONE]\n\n"
 
 
 def _chain(first: dict, rest: Iterator[dict]) -> Iterator[dict]:

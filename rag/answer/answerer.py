@@ -7,7 +7,8 @@ Flow of :meth:`Answerer.stream` (the streaming events are the contract with the 
 2. per part: refuse without the LLM when the best dense similarity is below
    ``answer.min_relevance`` or no sentence supports the question
    (:func:`~rag.answer.support.check_support`); otherwise select compact evidence;
-3. number the passages shown to the model ``[1]..[k]`` across parts and emit
+3. number the passages shown to the model ``[1]..[k]`` across parts
+   (:func:`~rag.answer.parts.number_passages`) and emit
    ``{"type": "passages", "passages": [...]}``;
 4. per part: generate with the backend (one without an LLM in :mod:`rag.llm.registry`,
    ``extractive``, quotes the best supporting sentences), streaming
@@ -15,7 +16,8 @@ Flow of :meth:`Answerer.stream` (the streaming events are the contract with the 
 5. verify and repair citations (:func:`~rag.answer.verify.verify_answer`), reject answers
    whose figures/content do not come from supporting sentences
    (:func:`~rag.answer.postcheck.answer_grounded`), then emit
-   ``{"type": "answer", "answer": Answer}`` — its text may differ from the streamed one.
+   ``{"type": "answer", "answer": Answer}`` (:func:`~rag.answer.parts.assemble_answer`) — its
+   text may differ from the streamed one.
 
 A passage from an article that addresses the model (``Passage.withheld``, detected at ingest
 by :mod:`rag.text.injection`) is data: every step reads ``Passage.usable``, which is blank for
@@ -26,52 +28,31 @@ towards ``answer.candidates`` (more are fetched) and are listed in ``checks["inj
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Callable, Iterator, Sequence
 
 from rag.answer.budget import MARGIN, context_window, fit_evidence, prompt_budget, token_counter
-from rag.answer.conflicts import origin, other_source_figures
-from rag.answer.evidence import EvidenceConfig, render_evidence, select_evidence
+from rag.answer.evidence import EvidenceConfig, select_evidence
 from rag.answer.extractive import extractive_answer
 from rag.answer.markers import MarkerRemapper, renumber
 from rag.answer.multipart import split_question
-from rag.answer.passages import Passage, passages_from_hits, passages_from_texts
+from rag.answer.parts import Part, add_other_sources, assemble_answer, number_passages
+from rag.answer.passages import passages_from_hits, passages_from_texts
 from rag.answer.postcheck import answer_grounded
 from rag.answer.prompt import build_messages, refusal_text
-from rag.answer.question import QuestionInfo, analyze_question
+from rag.answer.question import analyze_question
 from rag.answer.rerank import rerank
-from rag.answer.support import SupportResult, check_support
+from rag.answer.support import check_support
 from rag.answer.verify import complete_units, verify_answer
 from rag.llm.registry import default_backend, needs_llm
-from rag.text.citations import CITATION_MARKERS_RE, is_refusal, parse_markers
+from rag.text.citations import is_refusal
 from rag.text.injection import INJECTION_FLAG
 from rag.text.normalize import normalize
-from rag.text.spans import merge_spans
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Hit
 
 __all__ = ["Answerer", "SearchFn"]
 
 SearchFn = Callable[[str, int], Sequence[Hit]]
-
-
-@dataclass
-class _Part:
-    question: str
-    info: QuestionInfo
-    candidates: list[Passage]
-    support: SupportResult | None = None
-    refused_reason: str = ""
-    shown: list[Passage] = field(default_factory=list)
-    local_to_global: dict[int, int] = field(default_factory=dict)
-    text: str = ""
-    refused: bool = False
-    checks: dict = field(default_factory=dict)
-    support_spans: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
-    best_dense: float | None = None
-    judge_top: float | None = None
-    judge_seconds: float = 0.0
-    max_tokens: int = 0
-    prompt_fit: dict | None = None
 
 
 class Answerer:
@@ -176,7 +157,7 @@ class Answerer:
         t_retrieve = time.perf_counter() - started
         for part in parts:
             self._prepare(part, k, given=passages is not None, max_tokens=gen["max_tokens"])
-        shown = self._number(parts)
+        shown = number_passages(parts)
         yield {"type": "passages", "passages": [p.to_json() for p in shown]}
         timing: dict[str, float] = {"retrieve": round(t_retrieve, 4)}
         stats = {"prompt_tokens": 0, "cached_prompt_tokens": 0, "llm_calls": 0}
@@ -189,11 +170,11 @@ class Answerer:
                 yield {"type": "token", "text": delta}
         timing["total"] = round(time.perf_counter() - started, 4)
         timing.setdefault("first_token", timing["total"])
-        yield {"type": "answer", "answer": self._assemble(q, parts, shown, timing, stats)}
+        yield {"type": "answer", "answer": assemble_answer(q, parts, shown, timing, stats, self.backend_name)}
 
     # -- steps ---------------------------------------------------------------------------------
     def _retrieve(self, parts_q: list[tuple[str, str]], k: int, filters: Any,
-                  passages: Sequence[str | Hit] | None) -> list[_Part]:
+                  passages: Sequence[str | Hit] | None) -> list[Part]:
         parts = []
         given = passages_from_texts(passages) if passages is not None else None
         for pq, pnorm in parts_q:
@@ -204,7 +185,7 @@ class Answerer:
                     raise ValueError("Answerer 需要检索函数（search）或直接给出段落（passages）")
                 n = max(k, self.judge_candidates if self.rerank else self.candidates)
                 cands = passages_from_hits(self._search(pnorm, n, filters))
-            part = _Part(pq, analyze_question(pq, norm=pnorm), cands)
+            part = Part(pq, analyze_question(pq, norm=pnorm), cands)
             # supplied passages are all kept in their order: judged only for the refusal gate
             if self.rerank and cands and (given is None or self.refuse_below > 0):
                 keep = len(cands) if given is not None else max(k, self.candidates)
@@ -240,7 +221,7 @@ class Answerer:
                 hits = run(n + 2 * more)
         return hits
 
-    def _prepare(self, part: _Part, k: int, *, given: bool, max_tokens: int) -> None:
+    def _prepare(self, part: Part, k: int, *, given: bool, max_tokens: int) -> None:
         if not part.candidates:
             part.refused_reason = "索引中没有检索到任何段落"
             return
@@ -267,7 +248,7 @@ class Answerer:
         if self.uses_llm and part.shown:
             self._fit_prompt(part)
 
-    def _fit_prompt(self, part: _Part) -> None:
+    def _fit_prompt(self, part: Part) -> None:
         """Trim the evidence so that prompt + ``max_tokens`` fit the model's context window."""
         llm = self.llm
         n_ctx = context_window(llm)
@@ -286,23 +267,7 @@ class Answerer:
                                "请调大 llm.llama_cpp.n_ctx。")
             part.max_tokens = room
 
-    @staticmethod
-    def _number(parts: list[_Part]) -> list[Passage]:
-        shown: list[Passage] = []
-        index: dict[str, int] = {}
-        for part in parts:
-            for local, p in enumerate(part.shown, 1):
-                if p.key not in index:
-                    shown.append(replace(p, n=len(shown) + 1))
-                    index[p.key] = len(shown)
-                else:  # the same chunk for two parts: show the union of their evidence
-                    g = shown[index[p.key] - 1]
-                    g.evidence_spans = merge_spans(g.evidence_spans + p.evidence_spans, keep_empty=True)
-                    g.evidence = render_evidence(g, g.evidence_spans)
-                part.local_to_global[local] = index[p.key]
-        return shown
-
-    def _generate(self, part: _Part, stats: dict, *, multi: bool, temperature: float) -> Iterator[str]:
+    def _generate(self, part: Part, stats: dict, *, multi: bool, temperature: float) -> Iterator[str]:
         if part.refused_reason:
             part.refused = True
             part.text = refusal_text(part.refused_reason, part.question if multi else "")
@@ -339,7 +304,7 @@ class Answerer:
                 stats.setdefault("llm_first_token", st.first_token_s)
         self._finish(part, raw)
 
-    def _finish(self, part: _Part, raw: str) -> None:
+    def _finish(self, part: Part, raw: str) -> None:
         local = part.shown
         meta = [" ".join(x for x in (p.source, p.date or "") if x) for p in local]
         raw = complete_units(raw, [p.usable for p in local])
@@ -360,103 +325,13 @@ class Answerer:
             part.text = refusal_text(part.refused_reason)
             return
         if self.uses_llm:
-            v.text = self._add_other_sources(part, v.text)
+            v.text = add_other_sources(part, v.text)
         part.text = renumber(v.text, part.local_to_global)
         for n, spans in v.support.items():
             g = part.local_to_global.get(n, n)
             part.support_spans.setdefault(g, []).extend(spans)
 
-    @staticmethod
-    def _add_other_sources(part: _Part, text: str) -> str:
-        """Complete a number/date answer with differing figures from other documents (with outlet
-        and date), so two sources that disagree are both shown (:mod:`rag.answer.conflicts`)."""
-        if part.support is None:
-            return text
-        local = part.shown
-        pos = {id(p): i for i, p in enumerate(local)}
-        supported = [replace(s, passage=pos[id(part.candidates[s.passage])]) for s in part.support.best
-                     if s.supported and id(part.candidates[s.passage]) in pos]
-        cited = [n for m in CITATION_MARKERS_RE.finditer(text) for n in parse_markers(m.group())]
-        extra = other_source_figures(text, part.info, local, supported, cited)
-        if not extra:
-            return text
-        for n, _sentence, sc in extra:  # the added sentences support their passages
-            part.support_spans.setdefault(part.local_to_global.get(n, n), []).append((sc.start, sc.end))
-        first = next((local[n - 1] for n in cited if 1 <= n <= len(local)), None)
-        head = text.rstrip()
-        if first is not None and origin(first):
-            head = head.rstrip("。") + f"（{origin(first)}）。"
-        lines = [f"另据{origin(local[n - 1]) or '另一篇报道'}：{sentence}[{n}]。" for n, sentence, _ in extra]
-        part.checks["other_sources_added"] = [n for n, _, _ in extra]
-        return "\n".join([head, *lines])
-
-    def _assemble(self, question: str, parts: list[_Part], shown: list[Passage],
-                  timing: dict[str, float], stats: dict) -> Answer:
-        multi = len(parts) > 1
-        texts = []
-        for part in parts:
-            if multi and part.refused:
-                texts.append(refusal_text(part.refused_reason, part.question))
-            else:
-                texts.append(part.text)
-        text = "\n".join(texts)
-        cited = list(dict.fromkeys(n for m in CITATION_MARKERS_RE.finditer(text) for n in parse_markers(m.group())))
-        spans: dict[int, list[tuple[int, int]]] = {}
-        for part in parts:
-            for n, s in part.support_spans.items():
-                spans.setdefault(n, []).extend(s)
-        citations = []
-        for n in cited:
-            if 1 <= n <= len(shown):
-                p = shown[n - 1]
-                citations.append(Citation(n=n, doc_id=p.doc_id, chunk_id=p.chunk_id, text=p.text,
-                                          original=p.original, start=p.start, end=p.end, title=p.title,
-                                          source=p.source, date=p.date, support=merge_spans(spans.get(n, []), keep_empty=True),
-                                          injection_spans=list(p.flagged) if p.withheld else []))
-        checks = _merge_checks(parts)
-        timing = {**timing, "prompt_tokens": stats["prompt_tokens"],
-                  "cached_prompt_tokens": stats["cached_prompt_tokens"], "llm_calls": stats["llm_calls"]}
-        if stats.get("llm_first_token") is not None:
-            timing["llm_first_token"] = round(stats["llm_first_token"], 4)
-        return Answer(question=question, answer=text, refused=all(p.refused for p in parts),
-                      citations=citations, passages=[p.to_json() for p in shown], checks=checks,
-                      timings=timing, backend=self.backend_name,
-                      parts=[p.question for p in parts] if multi else [])
-
-
-def _merge_checks(parts: list[_Part]) -> dict:
-    answered = [p for p in parts if not p.refused]
-    checks = {
-        "citations_valid": all(p.checks.get("citations_valid", True) for p in parts),
-        "invalid_citations": sorted({n for p in parts for n in p.checks.get("invalid_citations", [])}),
-        "repaired_citations": [r for p in answered for r in p.checks.get("repaired_citations", [])],
-        "uncited_claims": sum(p.checks.get("uncited_claims", 0) for p in answered),
-        "ungrounded_numbers": [x for p in answered for x in p.checks.get("ungrounded_numbers", [])],
-        "unsupported_sentences": [x for p in answered for x in p.checks.get("unsupported_sentences", [])],
-        "no_citation": any(p.checks.get("no_citation", False) for p in answered),
-        "discarded_answers": [{"question": p.question, **p.checks["discarded_answer"]}
-                              for p in parts if "discarded_answer" in p.checks],
-        "prompt_trimmed": [p.prompt_fit for p in parts if p.prompt_fit],
-        "injection_withheld": _withheld(parts),
-        "support": [{"question": p.question, "supported": bool(p.support and p.support.supported),
-                     "refused": p.refused, "reason": p.refused_reason,
-                     "best_dense": None if p.best_dense is None else round(p.best_dense, 4),
-                     "judge_top": None if p.judge_top is None else round(p.judge_top, 4),
-                     "judge_seconds": round(p.judge_seconds, 4)} for p in parts],
-    }
-    return checks
-
 
 def _withheld_hit(h: Hit) -> bool:
     return bool(getattr(h.chunk, "flagged", None)) or INJECTION_FLAG in (h.doc.flags or [])
 
-
-def _withheld(parts: list[_Part]) -> list[dict]:
-    """Retrieved passages holding suspected instructions to the model (used as data only)."""
-    out: dict[str, dict] = {}
-    for part in parts:
-        for p in part.candidates:
-            if p.withheld and p.key not in out:
-                out[p.key] = {"doc_id": p.doc_id, "chunk_id": p.chunk_id, "title": p.title,
-                              "injection_spans": [list(s) for s in p.flagged]}
-    return list(out.values())

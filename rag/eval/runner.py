@@ -240,6 +240,54 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
+def _open_run_dir(run_dir: Path, resume: bool) -> Path:
+    """Create the run folder; a non-empty one only when resuming."""
+    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
+        raise EvalRunError(f"运行目录已存在且不为空：{run_dir}（换一个 --out，或加 --resume 继续上次的运行）")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _answer_items(task: ItemTask, todo: list[EvalItem], partial: Path, config: Config, *, workers: int,
+                  parallel: str, progress: ProgressFn | None) -> tuple[list[dict[str, Any]], float]:
+    """Answer ``todo``, appending each row to ``partial`` as it finishes; stop when the first
+    :data:`FAIL_FAST` items all fail. Returns the new rows and the wall time in seconds."""
+    lock = threading.Lock()
+    seen = {"n": 0, "errors": 0}
+    with partial.open("a", encoding="utf-8") as fh:
+        def on_result(_i: int, row: dict[str, Any]) -> None:
+            with lock:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                fh.flush()
+                seen["n"] += 1
+                seen["errors"] += bool(row.get("error"))
+                if seen["n"] == FAIL_FAST and seen["errors"] == FAIL_FAST:
+                    raise EvalRunError(f"前 {FAIL_FAST} 题全部出错，已停止评测。最后一个错误：{row['error']}")
+
+        started = time.perf_counter()
+        new_rows = parallel_map(task, todo, workers=workers, backend=parallel,
+                                ray_address=config.get("ray.address"), progress=progress, on_result=on_result,
+                                ray_init={"num_cpus": config.get("ray.num_cpus")} if config.get("ray.num_cpus")
+                                else None)
+        wall = time.perf_counter() - started
+    return new_rows, wall
+
+
+def _write_results(run_dir: Path, rows: list[dict[str, Any]], run: dict[str, Any], *,
+                   report: bool) -> dict[str, Any]:
+    """Write results.jsonl and metrics.json (``run`` info + aggregates), drop the partial file,
+    write the report if asked; returns the metrics."""
+    _write_jsonl(run_dir / "results.jsonl", rows)
+    metrics = {"run": run, **aggregate(rows)}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
+    (run_dir / PARTIAL).unlink(missing_ok=True)
+    if report:
+        from rag.eval.report import write_report
+
+        write_report(run_dir)
+    return metrics
+
+
 def run_eval(dataset_path: str | Path, config: Config, *, make_pipeline: PipelineFactory,
              out: str | Path | None = None, backend: str | None = None,
              index: str | None = None, corpus: str | list[str] | None = None, limit: int | None = None,
@@ -284,10 +332,7 @@ def run_eval(dataset_path: str | Path, config: Config, *, make_pipeline: Pipelin
                            passages=int(config.get("eval.rgb_passages", 5) or 5))
     corpus = [corpus] if isinstance(corpus, str) else (list(corpus) if corpus else None)
     _check_index_options(dataset, index, corpus)
-    run_dir = Path(out) if out else default_run_dir(dataset_path, backend, runs_root(config))
-    if run_dir.exists() and any(run_dir.iterdir()) and not resume:
-        raise EvalRunError(f"运行目录已存在且不为空：{run_dir}（换一个 --out，或加 --resume 继续上次的运行）")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = _open_run_dir(Path(out) if out else default_run_dir(dataset_path, backend, runs_root(config)), resume)
     index_dir = _resolve_index(make_pipeline, dataset, config, run_dir, index, corpus, log)
     workers = int(workers if workers is not None else config.get("eval.workers", 1) or 1)
     parallel = parallel or ("threads" if workers > 1 else "local")
@@ -298,48 +343,22 @@ def run_eval(dataset_path: str | Path, config: Config, *, make_pipeline: Pipelin
     })
     (run_dir / "config.yaml").write_text(config.dump(), encoding="utf-8")
     task = ItemTask(make_pipeline, config.data, index_dir, backend, k=int(config.get("retrieval.top_k", 5)))
-    partial = run_dir / PARTIAL
     # Resume: finished items of an earlier (interrupted or complete) run are kept; errored ones rerun.
-    done = {**_read_partial(run_dir / "results.jsonl"), **_read_partial(partial)} if resume else {}
+    done = {**_read_partial(run_dir / "results.jsonl"), **_read_partial(run_dir / PARTIAL)} if resume else {}
     todo = [it for it in dataset.items if it.id not in done]
     log(f"{dataset.path.name}（{dataset.format}）：{len(dataset.items)} 题，"
         f"{'续跑，已完成 ' + str(len(done)) + ' 题，' if done else ''}后端 {backend}，并行 {parallel}×{workers}")
     if parallel != "ray" and todo:
         _warm_up(task, dataset)
-    lock = threading.Lock()
-    seen = {"n": 0, "errors": 0}
     started_at = time.strftime("%Y-%m-%d %H:%M:%S")
-    with partial.open("a", encoding="utf-8") as fh:
-        def on_result(_i: int, row: dict[str, Any]) -> None:
-            with lock:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                fh.flush()
-                seen["n"] += 1
-                seen["errors"] += bool(row.get("error"))
-                if seen["n"] == FAIL_FAST and seen["errors"] == FAIL_FAST:
-                    raise EvalRunError(f"前 {FAIL_FAST} 题全部出错，已停止评测。最后一个错误：{row['error']}")
-
-        started = time.perf_counter()
-        new_rows = parallel_map(task, todo, workers=workers, backend=parallel,
-                                ray_address=config.get("ray.address"), progress=progress, on_result=on_result,
-                                ray_init={"num_cpus": config.get("ray.num_cpus")} if config.get("ray.num_cpus")
-                                else None)
-        wall = time.perf_counter() - started
+    new_rows, wall = _answer_items(task, todo, run_dir / PARTIAL, config, workers=workers, parallel=parallel,
+                                   progress=progress)
     by_id = {**done, **{r["id"]: r for r in new_rows}}
     rows = [by_id[it.id] for it in dataset.items]
-    _write_jsonl(run_dir / "results.jsonl", rows)
-    metrics = {
-        "run": {"dataset": dataset.name, "path": str(dataset.path), "format": dataset.format, "backend": backend,
-                "settings": dataset.settings, "workers": workers, "parallel": parallel,
-                "index": index_dir, "corpus": corpus, "started": started_at,
-                "wall_seconds": round(wall, 3), "items_per_second": round(len(todo) / wall, 4) if wall > 0 else None,
-                "resumed_items": len(done)},
-        **aggregate(rows),
-    }
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2), encoding="utf-8")
-    partial.unlink(missing_ok=True)
-    if report:
-        from rag.eval.report import write_report
-
-        write_report(run_dir)
+    run = {"dataset": dataset.name, "path": str(dataset.path), "format": dataset.format, "backend": backend,
+           "settings": dataset.settings, "workers": workers, "parallel": parallel,
+           "index": index_dir, "corpus": corpus, "started": started_at,
+           "wall_seconds": round(wall, 3), "items_per_second": round(len(todo) / wall, 4) if wall > 0 else None,
+           "resumed_items": len(done)}
+    metrics = _write_results(run_dir, rows, run, report=report)
     return RunSummary(run_dir=run_dir, dataset=dataset, metrics=metrics, rows=rows)

@@ -15,7 +15,7 @@ from rag.answer.verify import verify_answer
 from rag.llm.registry import EXTRACTIVE, default_backend, needs_llm
 from rag.regions.corpus import RegionStore
 from rag.regions.model import Pair
-from rag.summarize.facts import collect_facts, family_of
+from rag.summarize.facts import Fact, collect_facts, family_of
 from rag.summarize.figures import Conflict, FigureRow, figure_rows, find_conflicts, select_rows
 from rag.summarize.reduce import (SummarySentence, Verified, add_coverage, build_summary_messages,
                                   conflict_sentence, conflict_stated, extractive_sentences, select_facts, split_marked,
@@ -164,27 +164,19 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
     facts = collect_facts(store, region.name, book.doc, max_docs=opts["max_docs"])
     if not facts:
         raise SummaryError(f"文档中没有关于“{region.name}”的可用句子，无法生成摘要")
-    rows = figure_rows(facts)
-    find_conflicts(rows)
-    figures = select_rows(rows, opts["max_figures"])
+    figures = _figures(facts, opts["max_figures"])
     timings: dict[str, float] = {"map": time.perf_counter() - t0}
     chosen = select_facts(facts, opts["facts"] if needs_llm(backend) else opts["digest_sentences"])
     for f in chosen:
         book.number(f.doc_id, f.chunk_id)
     number = {c: p.n for c, p in book.by_chunk.items()}
-    family = family_of(store, region.name)
-    pairs = [p for p in store.pairs if p.donor in family or p.recipient in family]
+    pairs = _pairs(store, region.name)
     t1 = time.perf_counter()
-    stats = None
     if not needs_llm(backend):
-        pieces, origin = extractive_sentences(chosen, number), "extractive"
+        pieces, origin, stats = extractive_sentences(chosen, number), "extractive", None
     else:
-        if llm is None:
-            raise ValueError(f"summarize_region: 后端 {backend} 需要大模型，必须提供 llm")
-        raw = "".join(llm.stream(_messages(region, chosen, pairs, figures, book), max_tokens=opts["max_tokens"],
-                                 temperature=0.0))
-        stats = llm.last_stats
-        pieces, origin = split_marked(raw), "llm"
+        pieces = _generate(llm, backend, _messages(region, chosen, pairs, figures, book), opts["max_tokens"])
+        origin, stats = "llm", llm.last_stats
     timings["generate"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     ver = verify_sentences(pieces, [p.text for p in book.passages], [p.header() for p in book.passages], origin)
@@ -195,12 +187,7 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
         _extend(ver, book, add_coverage(ver.kept, must, number), "coverage")
     for r in figures:
         r.n = book.number(r.doc_id, r.chunk_id)
-    conflicts = [Conflict(gid, min((r.measure for r in figures if r.conflict == gid), key=len),
-                          [i for i, r in enumerate(figures) if r.conflict == gid])
-                 for gid in sorted({r.conflict for r in figures if r.conflict is not None})]
-    para = max((s.paragraph for s in ver.kept), default=-1) + 1
-    stated = [(para, conflict_sentence(c, figures)) for c in conflicts if not conflict_stated(c, figures, ver.kept)]
-    _extend(ver, book, stated, "conflict")
+    conflicts = _add_conflicts(ver, book, figures)
     _attach_support(book, ver.support, figures)
     checks = _final_checks(ver, book, len(facts))
     timings["verify"] = time.perf_counter() - t2
@@ -210,6 +197,38 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
                        first_token=stats.first_token_s or 0.0)
     return RegionSummary(region.name, region.level, region.aliases, region.parent, pairs, ver.kept, figures,
                          conflicts, book.passages, checks, backend, {k: round(v, 3) for k, v in timings.items()})
+
+
+def _figures(facts: list[Fact], max_figures: int) -> list[FigureRow]:
+    """The key-figures table: at most ``max_figures`` rows, conflicting figures marked."""
+    rows = figure_rows(facts)
+    find_conflicts(rows)
+    return select_rows(rows, max_figures)
+
+
+def _pairs(store: RegionStore, region: str) -> list[Pair]:
+    """The pairing (对口帮扶) relations of ``region`` or of a place under it."""
+    family = family_of(store, region)
+    return [p for p in store.pairs if p.donor in family or p.recipient in family]
+
+
+def _generate(llm: Any, backend: str, messages: list[dict], max_tokens: int) -> list[tuple[int, str]]:
+    """The LLM summary, split into (paragraph, marked sentence) pieces."""
+    if llm is None:
+        raise ValueError(f"summarize_region: 后端 {backend} 需要大模型，必须提供 llm")
+    return split_marked("".join(llm.stream(messages, max_tokens=max_tokens, temperature=0.0)))
+
+
+def _add_conflicts(ver: Verified, book: _Book, figures: list[FigureRow]) -> list[Conflict]:
+    """The conflicts among the table's figures; each one the summary does not state yet is
+    appended as a sentence of its own, verified."""
+    conflicts = [Conflict(gid, min((r.measure for r in figures if r.conflict == gid), key=len),
+                          [i for i, r in enumerate(figures) if r.conflict == gid])
+                 for gid in sorted({r.conflict for r in figures if r.conflict is not None})]
+    para = max((s.paragraph for s in ver.kept), default=-1) + 1
+    stated = [(para, conflict_sentence(c, figures)) for c in conflicts if not conflict_stated(c, figures, ver.kept)]
+    _extend(ver, book, stated, "conflict")
+    return conflicts
 
 
 def _extend(ver: Verified, book: _Book, pieces: list[tuple[int, str]], origin: str) -> None:
