@@ -19,7 +19,8 @@ package, so a summary is :meth:`Pipeline.summarize` or :func:`summarize_region`)
   :func:`backend_choices` (label, name) for menus.
 * The local model's queue, for "waiting" notices: :class:`QueueStatus`, :func:`queue_listener`.
 * Regions and summaries: :func:`update_regions`, :func:`regions_stale`, :func:`summarize_region`,
-  :func:`summarize_many`, :func:`summary_backend`, :func:`render_markdown`, :func:`regions_text`,
+  :func:`summarize_many`, :func:`summary_backend`, :func:`render_markdown`, :func:`export_summary`
+  (Markdown, CSV, JSON or HTML, written atomically), :func:`regions_text`,
   :data:`DEFAULTS` (the ``summarize`` settings' defaults), :class:`RegionNotFoundError`,
   :class:`SummaryError`.
 * Evaluation runs: :func:`run_eval`, :func:`list_runs`, :func:`runs_root`, :func:`detect_format`, :func:`get_format`,
@@ -77,6 +78,7 @@ _EXPORTS: dict[str, str] = {  # public name -> module that defines it (imported 
     "DEFAULTS": "rag.summarize.summary",
     "RegionNotFoundError": "rag.summarize",
     "SummaryError": "rag.summarize",
+    "export_summary": "rag.summarize.export",
     "regions_stale": "rag.regions.store",
     "regions_text": "rag.summarize.render",
     "render_markdown": "rag.summarize.render",

@@ -28,7 +28,10 @@ def add_parsers(sub, common) -> None:
     target.add_argument("--all", action="store_true", help="为资料足够的每个地区生成摘要（显示进度条）")
     p.add_argument("--backend", help=f"生成后端：{describe_backends()}（默认：配置 summarize.backend，否则 answer.backend）")
     p.add_argument("--json", action="store_true", help="输出 JSON")
-    p.add_argument("--out", help="把 Markdown 写入该文件（--all 时所有地区写入同一文件）")
+    p.add_argument("--format", choices=["md", "csv", "json", "html"], default="md",
+                   help="--region 的输出格式：md（默认）、csv（关键数字表，带引用位置，Excel 可直接打开）、"
+                        "json（摘要句与关键数字，带引用）、html（独立网页）；--all 只支持 md")
+    p.add_argument("--out", help="把结果（格式见 --format）写入该文件（--all 时所有地区的 Markdown 写入同一文件）")
     p.add_argument("--parallel", choices=["local", "threads", "ray"],
                    help="--all 时的并行方式（默认：配置了 ray.address 则用 ray，否则本机逐个）")
     p.add_argument("--workers", type=int, default=1, help="--all 时同时处理的地区数（threads / ray）")
@@ -83,23 +86,28 @@ def _write(path: str, text: str) -> None:
 
 @command("summarize")
 def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
-    from rag import DEFAULTS, Pipeline, create_llm, render_markdown, summarize_region, summary_backend
+    from rag import DEFAULTS, Pipeline, create_llm, export_summary, render_markdown, summarize_region, summary_backend
 
+    if args.all and args.format != "md":
+        eprint("--all 只支持 Markdown（--format md）；其他格式请逐个地区用 --region 导出，或用 --json。")
+        return 2
     pipe = Pipeline(config)
     store = _store(pipe)
     backend = summary_backend(config, args.backend)
     if args.region:
         s = summarize_region(store, args.region, pipe.index.get_doc, config=pipe.config, backend=backend,
                              llm=create_llm(backend, config))
-        md = render_markdown(s)
+        text = export_summary(s, args.format, out=args.out)
         if args.out:
-            _write(args.out, md)
             eprint(f"已写入 {args.out}：{s.region} 摘要 {len(s.sentences)} 句，关键数字 {len(s.figures)} 行，"
                    f"用时 {s.timings.get('total', 0):.1f} 秒")
         if args.json:
             print_json(s.to_json())
         elif not args.out:
-            print(md)
+            if args.format == "md":
+                print(text)
+            else:
+                sys.stdout.write(text)
         return 0
     min_mentions = args.min_mentions or int(config.get("summarize.min_mentions") or DEFAULTS["min_mentions"])
     regions = store.summarizable(min_mentions)

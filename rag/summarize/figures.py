@@ -62,6 +62,8 @@ class FigureRow:
         n: passage number in the summary (set when rendered), 0 until then.
         conflict: id of the conflict group it belongs to, or None.
         also_in: other documents stating the same figure for the same measure.
+        start: start of ``sentence`` in the document text (its citation span).
+        end: end of ``sentence`` in the document text.
     """
 
     value: str
@@ -79,6 +81,8 @@ class FigureRow:
     n: int = 0
     conflict: int | None = None
     also_in: list[str] = field(default_factory=list)
+    start: int = 0
+    end: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,7 +148,8 @@ def figure_rows(facts: Sequence[Fact]) -> list[FigureRow]:
             if _quoted(f.text, q.start):
                 continue  # direct speech (“我每月收入5000元”) is an anecdote, not a key figure
             rows.append(FigureRow(q.surface, measure, f.date, period_of(f.text, q, qs, _year(f.date)), f.source,
-                                  f.doc_id, f.chunk_id, f.text, q.kind, q.unit, q.value, f.score))
+                                  f.doc_id, f.chunk_id, f.text, q.kind, q.unit, q.value, f.score,
+                                  start=f.start, end=f.end))
     return rows
 
 

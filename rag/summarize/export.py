@@ -1,0 +1,198 @@
+"""Export a region summary: Markdown, CSV, JSON or a standalone HTML page (`shanhai summarize --format`).
+
+Every format carries the key-figures table with one citation per row: ``doc_id``, ``chunk_id`` and
+``start``/``end``, the character span of the figure's sentence in the document text (so
+``doc.text[start:end]`` contains ``value``). CSV is UTF-8 with a BOM (Excel reads Chinese then);
+HTML escapes every piece of article text and model output with :func:`rag.text.escape.esc`.
+
+>>> from rag import export_summary
+>>> export_summary(summary, "csv", out="沿河.csv")
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rag.summarize.render import render_markdown
+from rag.summarize.summary import RegionSummary
+from rag.text.citations import CITATION_MARKERS_RE, parse_markers
+from rag.text.escape import esc
+
+__all__ = ["FORMATS", "FIGURE_COLUMNS", "figure_records", "sentence_records", "summary_csv", "summary_json",
+           "summary_html", "export_text", "export_summary", "write_atomic"]
+
+FORMATS = ("md", "csv", "json", "html")
+# The key-figures columns of CSV (and the keys of JSON's "figures"), in order.
+FIGURE_COLUMNS = ("n", "measure", "value", "unit", "kind", "period", "date", "source", "conflict_group",
+                  "also_in", "doc_id", "chunk_id", "start", "end", "sentence")
+
+
+def figure_records(s: RegionSummary) -> list[dict[str, Any]]:
+    """The key-figures table as plain records (keys :data:`FIGURE_COLUMNS`); ``n`` is the passage number."""
+    return [{"n": r.n, "measure": r.measure, "value": r.value, "unit": r.unit, "kind": r.kind,
+             "period": r.period, "date": r.date, "source": r.source, "conflict_group": r.conflict,
+             "also_in": list(r.also_in), "doc_id": r.doc_id, "chunk_id": r.chunk_id, "start": r.start,
+             "end": r.end, "sentence": r.sentence} for r in s.figures]
+
+
+def sentence_records(s: RegionSummary) -> list[dict[str, Any]]:
+    """The summary sentences, each with its citations resolved to passages (document span of the chunk)."""
+    by_n = {p.n: p for p in s.passages}
+    out = []
+    for sent in s.sentences:
+        cites = [{"n": n, "doc_id": p.doc_id, "chunk_id": p.chunk_id, "start": p.start, "end": p.end,
+                  "title": p.title, "source": p.source, "date": p.date}
+                 for n in sent.citations if (p := by_n.get(n)) is not None]
+        out.append({"paragraph": sent.paragraph, "text": sent.text, "marked": sent.marked, "origin": sent.origin,
+                    "citations": cites})
+    return out
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return ";".join(value) if isinstance(value, list) else value
+
+
+def summary_csv(s: RegionSummary) -> str:
+    """The key-figures table as CSV text (header row of :data:`FIGURE_COLUMNS`; no BOM, see :func:`write_atomic`)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(FIGURE_COLUMNS)
+    for rec in figure_records(s):
+        writer.writerow([_csv_cell(rec[c]) for c in FIGURE_COLUMNS])
+    return buf.getvalue()
+
+
+def summary_json(s: RegionSummary, *, generated_at: str | None = None) -> dict[str, Any]:
+    """The summary as one JSON object: ``region``, ``generated_at``, ``dates`` (first/last article
+    date cited), ``figures`` (:func:`figure_records`), ``sentences`` (:func:`sentence_records`), and
+    the rest of :meth:`RegionSummary.to_json` (aliases, pairs, conflicts, passages, checks …)."""
+    dates = sorted(p.date for p in s.passages if p.date)
+    data = s.to_json()
+    head = {"region": s.region,
+            "generated_at": generated_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "dates": {"first": dates[0], "last": dates[-1]} if dates else None}
+    data.update(figures=figure_records(s), sentences=sentence_records(s))
+    return {**head, **{k: v for k, v in data.items() if k not in head}}
+
+
+_STYLE = """body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans-serif;max-width:60rem;margin:2rem auto;
+padding:0 1rem;line-height:1.7;color:#222}table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f3f3f3}
+tr.conflict td{background:#fff4e0}code{font-size:.85em;color:#555}a.cite{text-decoration:none}
+.meta{color:#555}blockquote{margin:.3rem 0 1rem;padding-left:.8rem;border-left:3px solid #ddd;color:#333}"""
+
+
+def _cite(n: int, doc_ids: dict[int, str]) -> str:
+    """One citation: ``[n]`` linking to its passage, titled with the doc_id."""
+    doc = doc_ids.get(n, "")
+    return f'<a class="cite" href="#p{n}" title="{esc(doc)}">[{n}]</a>'
+
+
+def _marked_html(marked: str, doc_ids: dict[int, str]) -> str:
+    """A sentence with ``[n]`` markers: text escaped, markers as links to the passages."""
+    out, pos = [], 0
+    for m in CITATION_MARKERS_RE.finditer(marked or ""):
+        out.append(esc(marked[pos:m.start()]))
+        out.append("".join(_cite(n, doc_ids) for n in parse_markers(m.group())))
+        pos = m.end()
+    out.append(esc((marked or "")[pos:]))
+    return "".join(out)
+
+
+def _figures_html(s: RegionSummary, doc_ids: dict[int, str]) -> list[str]:
+    heads = ["数字", "指标", "单位", "时间", "报道日期", "来源", "不一致组", "引用"]
+    lines = ["<table>", "<tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"]
+    for r in s.figures:
+        cells = [esc(r.value), esc(r.measure), esc(r.unit), esc(r.period or "—"), esc(r.date or "—"),
+                 esc(r.source or "—"), esc(r.conflict if r.conflict is not None else "—"),
+                 f"{_cite(r.n, doc_ids)} <code>{esc(r.doc_id)}</code> <code>{r.start}–{r.end}</code>"]
+        cls = ' class="conflict"' if r.conflict is not None else ""
+        lines.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    if not s.figures:
+        lines.append(f'<tr><td colspan="{len(heads)}">（没有关键数字）</td></tr>')
+    return lines + ["</table>"]
+
+
+def summary_html(s: RegionSummary) -> str:
+    """A standalone HTML page: names, cited summary paragraphs, key-figures table, cited passages."""
+    doc_ids = {p.n: p.doc_id for p in s.passages}
+    lines = ["<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
+             f"<title>{esc(s.region)} · 地区摘要</title><style>{_STYLE}</style></head><body>",
+             f"<h1>{esc(s.region)} · 地区摘要</h1>"]
+    meta = []
+    if s.aliases:
+        meta.append("别名：" + "、".join(esc(a) for a in s.aliases))
+    if s.parent:
+        meta.append(f"上级地区：{esc(s.parent)}")
+    if s.pairs:
+        meta.append("帮扶关系：" + "；".join(esc(p.arrow()) for p in s.pairs[:6]))
+    if meta:
+        lines.append('<p class="meta">' + "<br>".join(meta) + "</p>")
+    lines.append("<h2>摘要</h2>")
+    paragraphs: dict[int, list[str]] = {}
+    for sent in s.sentences:
+        paragraphs.setdefault(sent.paragraph, []).append(_marked_html(sent.marked, doc_ids))
+    lines += [f"<p>{''.join(items)}</p>" for _p, items in sorted(paragraphs.items())]
+    if not s.sentences:
+        lines.append("<p>（没有通过核查的句子）</p>")
+    lines += ["<h2>关键数字</h2>", *_figures_html(s, doc_ids)]
+    if s.passages:
+        lines.append("<h2>引用段落</h2>")
+        for p in s.passages:
+            head = " · ".join([esc(p.source or "来源不详"), esc(p.date or "日期不详"), f"<code>{esc(p.doc_id)}</code>",
+                               f"<code>{esc(p.chunk_id)}</code>"])
+            lines += [f'<p id="p{p.n}"><b>[{p.n}]</b> {head} · 《{esc(p.title)}》</p>',
+                      f"<blockquote>{esc(p.original)}</blockquote>"]
+    lines.append(f'<p class="meta">后端：{esc(s.backend)}</p></body></html>')
+    return "\n".join(lines) + "\n"
+
+
+def export_text(s: RegionSummary, fmt: str = "md") -> str:
+    """The summary in ``fmt`` (one of :data:`FORMATS`) as text."""
+    if fmt == "md":
+        return render_markdown(s)
+    if fmt == "csv":
+        return summary_csv(s)
+    if fmt == "json":
+        return json.dumps(summary_json(s), ensure_ascii=False, indent=2) + "\n"
+    if fmt == "html":
+        return summary_html(s)
+    raise ValueError(f"未知的导出格式：{fmt}（可选：{'、'.join(FORMATS)}）")
+
+
+def write_atomic(path: str | Path, text: str, *, encoding: str = "utf-8") -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename (never a half-written file)."""
+    out = Path(path).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding=encoding, newline="")
+    tmp.replace(out)
+    return out
+
+
+def export_summary(s: RegionSummary, fmt: str = "md", *, out: str | Path | None = None) -> str:
+    """Render a region summary as ``fmt`` and, when ``out`` is given, write it there atomically.
+
+    Args:
+        s: the summary (:func:`rag.summarize.summarize_region`).
+        fmt: ``md`` (the Markdown page), ``csv`` (key figures, one row each, columns
+            :data:`FIGURE_COLUMNS`), ``json`` (:func:`summary_json`) or ``html`` (a standalone page).
+        out: file to write; CSV files get a UTF-8 BOM (``utf-8-sig``) so Excel shows Chinese.
+
+    Returns:
+        The rendered text (without BOM).
+
+    Raises:
+        ValueError: unknown ``fmt``.
+    """
+    text = export_text(s, fmt)
+    if out is not None:
+        write_atomic(out, text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+    return text
