@@ -20,6 +20,7 @@ package, so a summary is :meth:`Pipeline.summarize` or :func:`summarize_region`)
 * The local model's queue, for "waiting" notices: :class:`QueueStatus`, :func:`queue_listener`.
 * Regions and summaries: :func:`update_regions`, :func:`regions_stale`, :func:`summarize_region`,
   :func:`summarize_many`, :func:`summary_backend`, :func:`render_markdown`, :func:`regions_text`,
+  :func:`group_rows` (key-figure rows ordered by label),
   :data:`DEFAULTS` (the ``summarize`` settings' defaults), :class:`RegionNotFoundError`,
   :class:`SummaryError`.
 * Evaluation runs: :func:`run_eval`, :func:`list_runs`, :func:`runs_root`, :func:`detect_format`, :func:`get_format`,
@@ -75,6 +76,7 @@ _EXPORTS: dict[str, str] = {  # public name -> module that defines it (imported 
     "queue_listener": "rag.llm.turns",
     # regions and summaries
     "DEFAULTS": "rag.summarize.summary",
+    "group_rows": "rag.summarize.labels",
     "RegionNotFoundError": "rag.summarize",
     "SummaryError": "rag.summarize",
     "regions_stale": "rag.regions.store",

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from rag.summarize.facts import PEOPLE_UNITS, Fact, substantive
+from rag.summarize.labels import SentenceLabeler
 from rag.text.ngrams import char_bigrams, containment
 from rag.text.numbers import Quantity, extract_quantities, same_quantity
 
@@ -48,7 +49,7 @@ class FigureRow:
 
     Attributes:
         value: the figure as written (Simplified): ``2385万元``, ``3.3%``, ``60248人``.
-        measure: what it measures.
+        measure: what it measures, raw (the clause text before it: compared across documents).
         date: publication date of the source article.
         period: the time the figure refers to, as the text says (None when unstated).
         source: outlet.
@@ -62,6 +63,7 @@ class FigureRow:
         n: passage number in the summary (set when rendered), 0 until then.
         conflict: id of the conflict group it belongs to, or None.
         also_in: other documents stating the same figure for the same measure.
+        label: what it measures as shown: whole words, short (:mod:`rag.summarize.labels`).
     """
 
     value: str
@@ -79,6 +81,7 @@ class FigureRow:
     n: int = 0
     conflict: int | None = None
     also_in: list[str] = field(default_factory=list)
+    label: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,13 +141,15 @@ def figure_rows(facts: Sequence[Fact]) -> list[FigureRow]:
         qs = extract_quantities(f.text)
         subs = [q for q in qs if substantive(q)]
         prev_measure, prev_end = "", -1
+        labeler = SentenceLabeler(f.text) if subs else None
         for q in subs:
             measure = _measure(f.text, q, subs, prev_measure, prev_end)
             prev_measure, prev_end = measure, q.end
             if _quoted(f.text, q.start):
                 continue  # direct speech (“我每月收入5000元”) is an anecdote, not a key figure
             rows.append(FigureRow(q.surface, measure, f.date, period_of(f.text, q, qs, _year(f.date)), f.source,
-                                  f.doc_id, f.chunk_id, f.text, q.kind, q.unit, q.value, f.score))
+                                  f.doc_id, f.chunk_id, f.text, q.kind, q.unit, q.value, f.score,
+                                  label=labeler.label(q.start, q.end, measure, q.kind)))
     return rows
 
 
