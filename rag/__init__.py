@@ -21,6 +21,7 @@ package, so a summary is :meth:`Pipeline.summarize` or :func:`summarize_region`)
 * Regions and summaries: :func:`update_regions`, :func:`regions_stale`, :func:`summarize_region`,
   :func:`summarize_many`, :func:`summary_backend`, :func:`render_markdown`, :func:`export_summary`
   (Markdown, CSV, JSON or HTML, written atomically), :func:`regions_text`,
+  :func:`group_rows` (key-figure rows ordered by label),
   :data:`DEFAULTS` (the ``summarize`` settings' defaults), :class:`RegionNotFoundError`,
   :class:`SummaryError`.
 * Evaluation runs: :func:`run_eval`, :func:`list_runs`, :func:`runs_root`, :func:`detect_format`, :func:`get_format`,
@@ -76,6 +77,7 @@ _EXPORTS: dict[str, str] = {  # public name -> module that defines it (imported 
     "queue_listener": "rag.llm.turns",
     # regions and summaries
     "DEFAULTS": "rag.summarize.summary",
+    "group_rows": "rag.summarize.labels",
     "RegionNotFoundError": "rag.summarize",
     "SummaryError": "rag.summarize",
     "export_summary": "rag.summarize.export",

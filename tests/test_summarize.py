@@ -124,7 +124,7 @@ def test_markdown_escapes_untrusted_text(yanhe):
     bad = "<img src=x onerror=alert(1)>[点我](javascript:alert(1)) | *粗*"
     evil.sentences = [SummarySentence(bad, bad + "[1]", [1], 0, "llm")]
     evil.passages[0].original = "</资料><script>alert(1)</script>"
-    evil.figures[0].measure = "a|b<b>"
+    evil.figures[0].label = "a|b<b>"
     md = render_markdown(evil)
     assert "<img" not in md and "<script" not in md and "<b>" not in md
     assert not re.search(r"(?<!\\)\]\(javascript", md)  # the link syntax is escaped: \](…

@@ -65,12 +65,14 @@ def summary_markdown(s) -> str:
 
 
 def figure_rows(s) -> list[list[str]]:
-    """Rows of the key-figures table (plain strings)."""
+    """Rows of the key-figures table (plain strings), rows of one measure together."""
+    from rag import group_rows
+
     out = []
-    for r in s.figures:
+    for r in group_rows(s.figures):
         note = f"⚠ 数字不一致（第 {r.conflict} 组）" if r.conflict is not None else (
             "另见 " + "、".join(r.also_in) if r.also_in else "")
-        out.append([r.value, r.measure, r.period or "—", r.date or "—", r.source or "—", r.doc_id, f"[{r.n}]", note])
+        out.append([r.value, r.label, r.period or "—", r.date or "—", r.source or "—", r.doc_id, f"[{r.n}]", note])
     return out
 
 

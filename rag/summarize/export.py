@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from rag.summarize.labels import group_rows
 from rag.summarize.render import render_markdown
 from rag.summarize.summary import RegionSummary
 from rag.text.citations import CITATION_MARKERS_RE, parse_markers
@@ -28,16 +29,18 @@ __all__ = ["FORMATS", "FIGURE_COLUMNS", "figure_records", "sentence_records", "s
 
 FORMATS = ("md", "csv", "json", "html")
 # The key-figures columns of CSV (and the keys of JSON's "figures"), in order.
-FIGURE_COLUMNS = ("n", "measure", "value", "unit", "kind", "period", "date", "source", "conflict_group",
+FIGURE_COLUMNS = ("n", "label", "measure", "value", "unit", "kind", "period", "date", "source", "conflict_group",
                   "also_in", "doc_id", "chunk_id", "start", "end", "sentence")
 
 
 def figure_records(s: RegionSummary) -> list[dict[str, Any]]:
-    """The key-figures table as plain records (keys :data:`FIGURE_COLUMNS`); ``n`` is the passage number."""
-    return [{"n": r.n, "measure": r.measure, "value": r.value, "unit": r.unit, "kind": r.kind,
+    """The key-figures table as plain records (keys :data:`FIGURE_COLUMNS`), rows of one measure
+    together (:func:`group_rows`); ``n`` is the passage number, ``label`` the whole-word label shown,
+    ``measure`` the raw phrase conflicts are decided on."""
+    return [{"n": r.n, "label": r.label, "measure": r.measure, "value": r.value, "unit": r.unit, "kind": r.kind,
              "period": r.period, "date": r.date, "source": r.source, "conflict_group": r.conflict,
              "also_in": list(r.also_in), "doc_id": r.doc_id, "chunk_id": r.chunk_id, "start": r.start,
-             "end": r.end, "sentence": r.sentence} for r in s.figures]
+             "end": r.end, "sentence": r.sentence} for r in group_rows(s.figures)]
 
 
 def sentence_records(s: RegionSummary) -> list[dict[str, Any]]:
@@ -109,8 +112,8 @@ def _marked_html(marked: str, doc_ids: dict[int, str]) -> str:
 def _figures_html(s: RegionSummary, doc_ids: dict[int, str]) -> list[str]:
     heads = ["数字", "指标", "单位", "时间", "报道日期", "来源", "不一致组", "引用"]
     lines = ["<table>", "<tr>" + "".join(f"<th>{h}</th>" for h in heads) + "</tr>"]
-    for r in s.figures:
-        cells = [esc(r.value), esc(r.measure), esc(r.unit), esc(r.period or "—"), esc(r.date or "—"),
+    for r in group_rows(s.figures):
+        cells = [esc(r.value), esc(r.label or r.measure), esc(r.unit), esc(r.period or "—"), esc(r.date or "—"),
                  esc(r.source or "—"), esc(r.conflict if r.conflict is not None else "—"),
                  f"{_cite(r.n, doc_ids)} <code>{esc(r.doc_id)}</code> <code>{r.start}–{r.end}</code>"]
         cls = ' class="conflict"' if r.conflict is not None else ""

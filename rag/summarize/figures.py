@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 from rag.summarize.facts import PEOPLE_UNITS, Fact, substantive
+from rag.summarize.labels import SentenceLabeler
 from rag.text.ngrams import char_bigrams, containment
 from rag.text.numbers import Quantity, extract_quantities, same_quantity
 
@@ -48,7 +49,7 @@ class FigureRow:
 
     Attributes:
         value: the figure as written (Simplified): ``2385万元``, ``3.3%``, ``60248人``.
-        measure: what it measures.
+        measure: what it measures, raw (the clause text before it: compared across documents).
         date: publication date of the source article.
         period: the time the figure refers to, as the text says (None when unstated).
         source: outlet.
@@ -64,6 +65,7 @@ class FigureRow:
         also_in: other documents stating the same figure for the same measure.
         start: start of ``sentence`` in the document text (its citation span).
         end: end of ``sentence`` in the document text.
+        label: what it measures as shown: whole words, short (:mod:`rag.summarize.labels`).
     """
 
     value: str
@@ -83,6 +85,7 @@ class FigureRow:
     also_in: list[str] = field(default_factory=list)
     start: int = 0
     end: int = 0
+    label: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,6 +145,7 @@ def figure_rows(facts: Sequence[Fact]) -> list[FigureRow]:
         qs = extract_quantities(f.text)
         subs = [q for q in qs if substantive(q)]
         prev_measure, prev_end = "", -1
+        labeler = SentenceLabeler(f.text) if subs else None
         for q in subs:
             measure = _measure(f.text, q, subs, prev_measure, prev_end)
             prev_measure, prev_end = measure, q.end
@@ -149,7 +153,8 @@ def figure_rows(facts: Sequence[Fact]) -> list[FigureRow]:
                 continue  # direct speech (“我每月收入5000元”) is an anecdote, not a key figure
             rows.append(FigureRow(q.surface, measure, f.date, period_of(f.text, q, qs, _year(f.date)), f.source,
                                   f.doc_id, f.chunk_id, f.text, q.kind, q.unit, q.value, f.score,
-                                  start=f.start, end=f.end))
+                                  start=f.start, end=f.end,
+                                  label=labeler.label(q.start, q.end, measure, q.kind)))
     return rows
 
 

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from rag.regions.corpus import RegionStore
+from rag.summarize.labels import group_rows
 from rag.summarize.summary import RegionSummary
 from rag.text.citations import CITATION_MARKERS_RE
 from rag.text.escape import md_escape as _md_escape
@@ -65,10 +66,10 @@ def render_markdown(s: RegionSummary, *, passages: bool = True) -> str:
         lines += ["（没有通过核查的句子）", ""]
     lines += ["## 关键数字", "", "| 数字 | 指标 | 时间 | 报道日期 | 来源 | 文档 | 引用 | 备注 |",
               "|---|---|---|---|---|---|---|---|"]
-    for r in s.figures:
+    for r in group_rows(s.figures):
         note = f"⚠ 数字不一致（第 {r.conflict} 组）" if r.conflict is not None else (
             "另见 " + "、".join(_code(d) for d in r.also_in) if r.also_in else "—")
-        cells = [_cell(r.value), _cell(r.measure), _cell(r.period), _cell(r.date), _cell(r.source), _code(r.doc_id),
+        cells = [_cell(r.value), _cell(r.label), _cell(r.period), _cell(r.date), _cell(r.source), _code(r.doc_id),
                  f"[{r.n}]", note if r.also_in and r.conflict is None else _cell(note)]
         lines.append("| " + " | ".join(cells) + " |")
     if not s.figures:

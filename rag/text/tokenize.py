@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from typing import Sequence
 
 from rag.text.ngrams import char_ngrams
 
@@ -58,6 +59,34 @@ def _jieba():
 def load_dictionary() -> None:
     """Load jieba's dictionary now (e.g. in a background thread while a CLI opens the index)."""
     _jieba()
+
+
+def tagged_words(text: str, fixed: Sequence[tuple[int, int]] = ()) -> list[tuple[str, str, int, int]]:
+    """jieba's precise-mode words of ``text`` (the segmentation of ``jieba.cut``, HMM on) with
+    their dictionary part-of-speech tag ("" for a word the dictionary does not know) and offsets.
+
+    Args:
+        text: any text (offsets refer to it unchanged).
+        fixed: spans kept as single tokens tagged ``m`` (figures such as ``1278人``); the text
+            between them is segmented piece by piece, so a unit never merges with the next word.
+
+    Returns:
+        ``(word, tag, start, end)`` in text order, punctuation included.
+    """
+    jieba = _jieba()
+    import jieba.posseg as pseg
+
+    tags = pseg.dt.word_tag_tab
+    out: list[tuple[str, str, int, int]] = []
+    pos = 0
+    for a, b in [*sorted(fixed), (len(text), len(text))]:
+        if a < pos:
+            continue  # overlaps the previous span
+        out += [(w, tags.get(w, ""), pos + i, pos + j) for w, i, j in jieba.tokenize(text[pos:a])] if a > pos else []
+        if b > a:
+            out.append((text[a:b], "m", a, b))
+        pos = b
+    return out
 
 
 def prepare_text(text: str) -> str:
