@@ -20,7 +20,7 @@ package, so a summary is :meth:`Pipeline.summarize` or :func:`summarize_region`)
 * The local model's queue, for "waiting" notices: :class:`QueueStatus`, :func:`queue_listener`.
 * Regions and summaries: :func:`update_regions`, :func:`regions_stale`, :func:`summarize_region`,
   :func:`summarize_many`, :func:`summary_backend`, :func:`render_markdown`, :func:`export_summary`
-  (Markdown, CSV, JSON or HTML, written atomically), :func:`regions_text`,
+  (Markdown, CSV, JSON or HTML, written atomically; :func:`write_atomic` for other text), :func:`regions_text`,
   :func:`group_rows` (key-figure rows ordered by label),
   :data:`DEFAULTS` (the ``summarize`` settings' defaults), :class:`RegionNotFoundError`,
   :class:`SummaryError`.
@@ -88,6 +88,7 @@ _EXPORTS: dict[str, str] = {  # public name -> module that defines it (imported 
     "summarize_region": "rag.summarize.summary",
     "summary_backend": "rag.summarize.summary",
     "update_regions": "rag.regions.store",
+    "write_atomic": "rag.summarize.export",
     # evaluation runs
     "build_tables": "rag.eval.report",
     "compare_runs": "rag.eval.compare",

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from rag.cli.common import command, eprint, print_json
 from rag.config import Config
@@ -76,14 +75,6 @@ def cmd_regions(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _write(path: str, text: str) -> None:
-    out = Path(path).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-
-
 @command("summarize")
 def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
     from rag import DEFAULTS, Pipeline, create_llm, export_summary, render_markdown, summarize_region, summary_backend
@@ -116,7 +107,7 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
         return 1
     from tqdm import tqdm
 
-    from rag import summarize_many
+    from rag import summarize_many, write_atomic
 
     started = time.perf_counter()
     parallel = args.parallel or ("ray" if config.get("ray.address") else "local")
@@ -126,7 +117,7 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
                                           progress=lambda done, _total: bar.update(done - bar.n))
     total = time.perf_counter() - started
     if args.out:
-        _write(args.out, "\n\n---\n\n".join(render_markdown(s) for s in results) + "\n")
+        write_atomic(args.out, "\n\n---\n\n".join(render_markdown(s) for s in results) + "\n")
         eprint(f"已写入 {args.out}：{len(results)} 个地区，用时 {total:.1f} 秒")
     if args.json:
         print(json.dumps({"regions": [s.to_json() for s in results], "skipped": skipped,
