@@ -10,7 +10,7 @@ from rag.regions import update_regions
 from rag.summarize import render_markdown, summarize_region
 from rag.summarize.facts import Fact
 from rag.summarize.figures import figure_rows
-from rag.summarize.labels import MAX_LABEL, SentenceLabeler, figure_spans, group_rows
+from rag.summarize.labels import MAX_LABEL, SentenceLabeler, quantity_spans, group_rows
 from rag.summarize.render import md_escape
 from rag.text.tokenize import tagged_words
 
@@ -35,7 +35,7 @@ def _pieces(label: str) -> list[str]:
 
 def assert_whole_words(label: str, sentence: str) -> None:
     """Every piece of ``label`` is a run of whole segmenter words of ``sentence``."""
-    words = tagged_words(sentence, figure_spans(sentence))
+    words = tagged_words(sentence, quantity_spans(sentence))
     starts, ends = {w[2] for w in words}, {w[3] for w in words}
     assert label and len(label) <= MAX_LABEL + 8, label
     for piece in _pieces(label):

@@ -28,7 +28,7 @@ from rag.regions.pairs import find_pairs
 from rag.text.numbers import extract_quantities
 from rag.text.tokenize import ADMIN_SUFFIXES, tagged_words
 
-__all__ = ["MAX_LABEL", "Word", "SentenceLabeler", "figure_spans", "group_rows"]
+__all__ = ["MAX_LABEL", "Word", "SentenceLabeler", "quantity_spans", "group_rows"]
 
 MAX_LABEL = 16
 _STOP_TAGS = frozenset("p c u uj ul uz ug uv ud d r y e o t f".split())
@@ -68,7 +68,7 @@ class SentenceLabeler:
 
     def __init__(self, text: str):
         self.text = text
-        self.words = [Word(*t) for t in tagged_words(text, figure_spans(text))]
+        self.words = [Word(*t) for t in tagged_words(text, quantity_spans(text))]
         self.mentions = [m for m in analyze_text(text) if m.key]
         self.pairs = {(h.donor, h.recipient) for h in find_pairs(text, self.mentions)
                       if h.directed and not h.donor.startswith("?") and not h.recipient.startswith("?")}
@@ -195,7 +195,7 @@ class SentenceLabeler:
         return a in starts and b in ends
 
 
-def figure_spans(text: str) -> list[tuple[int, int]]:
+def quantity_spans(text: str) -> list[tuple[int, int]]:
     """Spans of the figures of ``text``: single tokens for the segmenter."""
     return [(q.start, q.end) for q in extract_quantities(text)]
 
