@@ -226,8 +226,9 @@ def test_ctrl_c_during_a_real_ingest_stops_and_commits_what_is_done(tmp_path, sh
         assert proc.poll() is None and time.time() < deadline, seen.decode("utf-8", "replace")[-500:]
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=600)
+    out, err = proc.communicate(timeout=600)  # communicate reads stderr too: keep what it got
     reader.join(5)
+    seen.extend(err or b"")
     assert proc.returncode == 0, seen.decode("utf-8", "replace")[-500:]
     assert "正在停止" in seen.decode("utf-8", "replace")
     report = json.loads(out)
