@@ -6,7 +6,10 @@ environment overrides, then writes one table (``benchmarks/results/judge_ablatio
 * ``rules``: today's path without the judge (``judge.rerank`` off);
 * ``judge``: the judge reranks and refuses below ``judge.refuse_below``; the hand-written gates
   (dense ``answer.min_relevance``, the coverage support check ``answer.min_coverage``) off;
-* ``judge+rules``: the judge on top of the rules (the default configuration).
+* ``judge+rules``: the judge on top of the rules, judge-trusted sentences off;
+* ``trusted``: the default configuration — as ``judge+rules``, and a sentence the judge scores at
+  least ``judge.trust_above`` (names/year/period not contradicting) supports without the keyword
+  rules and leads the evidence.
 
 RGB items are taken from the half of the dev split the judge was **not** trained on
 (``rag.judge.data.rgb_half``), written to a temporary file at run time. Usage::
@@ -31,11 +34,14 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import SHARED  # noqa: E402
 
+OFF = "2"  # judge.trust_above above any probability: judge-trusted sentences off
 CONFIGS = {
     "rules": {"SHANHAI_JUDGE__RERANK": "false"},
     "judge": {"SHANHAI_JUDGE__RERANK": "true", "SHANHAI_ANSWER__MIN_RELEVANCE": "0",
-              "SHANHAI_ANSWER__MIN_COVERAGE": "0"},
-    "judge+rules": {"SHANHAI_JUDGE__RERANK": "true"},
+              "SHANHAI_ANSWER__MIN_COVERAGE": "0", "SHANHAI_JUDGE__TRUST_ABOVE": OFF},
+    "judge+rules": {"SHANHAI_JUDGE__RERANK": "true", "SHANHAI_JUDGE__TRUST_ABOVE": OFF},
+    # the default: judge-trusted sentences support without the keyword rules and lead the evidence
+    "trusted": {"SHANHAI_JUDGE__RERANK": "true"},
 }
 
 

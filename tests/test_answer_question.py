@@ -18,6 +18,8 @@ from rag.answer.question import analyze_question
     ("青山茶博会在哪举行", "entity"),                          # an event verb at the end, but a place is asked
     ("电影《山海》上映", "date"),                                # a bare event verb asks when
     ("青山茶博会是在哪一年举办的？", "date"),
+    ("青山书院建于公元几年？", "date"),                          # a calendar year, not a duration
+    ("青山书院已经建成几年了？", "number"),
 ])
 def test_answer_type(question, atype):
     assert analyze_question(question).answer_type == atype

@@ -182,3 +182,30 @@ def test_figure_for_another_part_of_the_year_does_not_support():
     # no period asked: both count, the full-year figure ranks first
     res = check_support(analyze_question("2022年青山公司营收是多少？"), passages_from_texts([quarter, full]))
     assert res.best[0].passage == 1
+
+
+def _judged(passages, scores):
+    """One judged centre sentence per given (passage, sentence index) -> score; others 0.1."""
+    from rag.answer.support import sentences_of
+
+    return [[(a, b, scores.get((pi, si), 0.1)) for si, (a, b) in enumerate(sentences_of(p))]
+            for pi, p in enumerate(passages)]
+
+
+def test_a_judge_trusted_sentence_supports_when_the_keyword_rules_miss():
+    info = analyze_question("青山书院的藏书楼由谁主持修建？")
+    ps = passages_from_texts(["青山书院始建于清代。藏书楼出自当地匠人石友良之手，历时三年。"])
+    assert not check_support(info, ps).supported  # the rules see no name answering 谁 next to the keywords
+    judged = _judged(ps, {(0, 1): 0.9})
+    res = check_support(info, ps, judged=judged, trust=0.7)
+    assert res.supported and res.best[0].judge_ok
+    assert ps[0].usable[res.best[0].start:res.best[0].end].startswith("藏书楼")
+    assert res.scores[0] is res.best[0]  # it leads the evidence
+    assert not check_support(info, ps, judged=judged, trust=0.95).supported  # below the trust level
+
+
+def test_a_judge_trusted_sentence_of_another_year_does_not_support():
+    info = analyze_question("2021年青山县的茶叶产量是多少？")
+    ps = passages_from_texts(["2019年，青山县茶园面积继续扩大。当年全县收获干茶约三百吨。"])
+    res = check_support(info, ps, judged=_judged(ps, {(0, 1): 0.95}), trust=0.7)
+    assert not res.supported

@@ -8,6 +8,8 @@ import pytest
 
 from rag.answer.passages import Passage
 from rag.answer.rerank import rerank
+from rag.judge.model import WindowScore
+from rag.judge.windows import Window
 
 
 class FakeJudge:
@@ -26,12 +28,22 @@ class FakeJudge:
         j.passage_scores = np.array([float(p.split("score=")[1].split()[0]) for p in passages], dtype=np.float32)
         j.top = float(j.passage_scores.max()) if len(passages) else 0.0
         j.seconds = 0.0
+        j.windows = [WindowScore(i, Window(0, len(p), 0, 0, len(p)), float(sc), p)
+                     for i, (p, sc) in enumerate(zip(passages, j.passage_scores))]
         return j
 
 
 def _p(i: int, score: float, *, flagged: bool = False) -> Passage:
     return Passage(n=i + 1, text=f"段落{i} score={score} 内容", original="", chunk_id=f"c{i}", title=f"标题{i}",
                    flagged=[(0, 2)] if flagged else [])
+
+
+def test_judged_sentences_follow_the_kept_passages():
+    cands = [_p(0, 0.2), _p(1, 0.9, flagged=True), _p(2, 0.8), _p(3, 0.1)]
+    out = rerank(FakeJudge(), "问题？", cands, keep=2)
+    assert [p.chunk_id for p in out.passages] == ["c0", "c2", "c1"]  # withheld kept last
+    assert [round(s[0][2], 2) for s in out.sentences[:2]] == [0.2, 0.8]
+    assert out.sentences[2] == []  # the withheld passage is not judged
 
 
 def test_judge_pulls_a_far_answer_up_and_keeps_the_best():

@@ -89,6 +89,8 @@ class Answerer:
         self.judge_rrf_k = float(j.get("rrf_k", 10))
         # refuse without the LLM when no judged window reaches this (0 = never)
         self.refuse_below = float(j.get("refuse_below", 0.0) or 0.0) if self.rerank else 0.0
+        # a sentence the judge scores at least this supports without the keyword rules (> 1 = never)
+        self.trust_above = float(j.get("trust_above", 2.0) or 2.0)
         self._judge: Any = None
         self.max_tokens = int(a.get("max_tokens", 200))
         self.temperature = float(a.get("temperature", 0.0))
@@ -192,6 +194,7 @@ class Answerer:
                 ranked = rerank(self.judge, pq, cands, keep=keep, rrf_k=self.judge_rrf_k)
                 part.candidates, part.judge_top = ranked.passages, ranked.top
                 part.judge_seconds = ranked.seconds
+                part.judged = ranked.sentences
             parts.append(part)
         return parts
 
@@ -237,7 +240,8 @@ class Answerer:
         if part.judge_top is not None and part.judge_top < self.refuse_below:
             part.refused_reason = "证据判别模型认为检索到的段落都不能回答该问题"
             return
-        part.support = check_support(part.info, part.candidates, min_coverage=self.min_coverage)
+        part.support = check_support(part.info, part.candidates, min_coverage=self.min_coverage,
+                                     judged=part.judged or None, trust=self.trust_above)
         if not part.support.supported:
             part.refused_reason = part.support.reason
             return

@@ -42,6 +42,8 @@ class Part:
     best_dense: float | None = None
     judge_top: float | None = None
     judge_seconds: float = 0.0
+    # per candidate: its judged centre sentences (sent_start, sent_end, score); empty without the judge
+    judged: list[list[tuple[int, int, float]]] = field(default_factory=list)
     max_tokens: int = 0
     prompt_fit: dict | None = None
 

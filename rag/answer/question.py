@@ -42,7 +42,7 @@ __all__ = ["QuestionError", "DEFAULT_MAX_QUESTION_CHARS", "check_question", "max
 DEFAULT_MAX_QUESTION_CHARS = 500
 
 _ADMIN = "省市县区州镇乡村旗盟"
-_DATE_RE = re.compile(r"什么时候|什么时间|何时|哪一?年|哪一?天|哪个月|几月|几号|哪日|何年|日期|时间|年份|多久以前")
+_DATE_RE = re.compile(r"什么时候|什么时间|何时|哪一?年|哪一?天|哪个月|几月|几号|哪日|何年|(?:公元|西元)(?:前)?几年|日期|时间|年份|多久以前")
 # An event verb ending the question (…上映？) asks when, unless a place or name is asked (在哪举行).
 _DATE_VERB_END_RE = re.compile(r"(?:开售|上映|开播|发布|举办|举行|开幕|成立|下水|首飞|开通)(?:的)?[？?]?$")
 _LIST_RE = re.compile(r"哪些|哪几|有什么|包括什么|包含什么|都有谁")

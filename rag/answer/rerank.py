@@ -13,7 +13,7 @@ kept after the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from rag.answer.passages import Passage
@@ -22,12 +22,14 @@ from rag.answer.passages import Passage
 @dataclass(frozen=True)
 class Reranked:
     """The kept candidates (retrieval order, withheld last), the judge score of each kept usable one,
-    the judge's best passage score and the seconds it took."""
+    the judge's best passage score, the seconds it took, and per kept passage its judged centre
+    sentences ``(sent_start, sent_end, score)`` (empty for withheld ones)."""
 
     passages: list[Passage]
     scores: list[float]
     top: float
     seconds: float
+    sentences: list[list[tuple[int, int, float]]] = field(default_factory=list)
 
 
 def rerank(judge: Any, question: str, passages: Sequence[Passage], *, keep: int, rrf_k: float = 10.0) -> Reranked:
@@ -49,5 +51,9 @@ def rerank(judge: Any, question: str, passages: Sequence[Passage], *, keep: int,
     judge_rank = {i: r for r, i in enumerate(by_judge)}
     fused = [1.0 / (rrf_k + i + 1) + 1.0 / (rrf_k + judge_rank[i] + 1) for i in range(len(usable))]
     order = sorted(sorted(range(len(usable)), key=lambda i: (-fused[i], i))[:keep])
+    per: dict[int, list[tuple[int, int, float]]] = {}
+    for w in judged.windows:
+        per.setdefault(w.passage, []).append((w.window.sent_start, w.window.sent_end, float(w.score)))
+    sentences = [per.get(i, []) for i in order] + [[] for _ in withheld]
     return Reranked([usable[i] for i in order] + withheld, [scores[i] for i in order],
-                    judged.top, judged.seconds)
+                    judged.top, judged.seconds, sentences)

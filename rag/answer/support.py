@@ -25,7 +25,12 @@ Each sentence of each passage is scored against the :class:`~rag.answer.question
   its neighbours; list/text questions need no typed evidence.
 
 A sentence **supports** the question when all of these hold and ``coverage`` reaches the
-threshold; a sentence that is itself a question (ends in ？) never does. Everything here reads
+threshold; a sentence that is itself a question (ends in ？) never does. With the evidence judge
+(:mod:`rag.answer.rerank`), a sentence whose window the judge scores at least
+``judge.trust_above`` also supports when nothing in it contradicts the question (names in the
+passage, year, period, receiving side): the keyword rules (coverage, focus, answer type) are
+tuned to news figures and miss answers worded otherwise. When the rules find support, such
+sentences follow theirs; when they find none, the judge's sentences lead the evidence. Everything here reads
 ``Passage.usable``: blank for a passage from an article that addresses the model
 (``Passage.withheld``), so such text is never scored and never supplies a name, a year or a figure. No supporting sentence → the answerer refuses without calling the LLM. The same
 scores pick the evidence sentences and the extractive answer, and
@@ -52,6 +57,8 @@ __all__ = ["SentenceScore", "SupportResult", "score_sentences", "check_support",
 DEFAULT_MIN_COVERAGE = 0.5
 _YEAR_IN_TEXT = re.compile(r"(?<![\d.])((?:19|20)\d{2})(?![\d.%])(?!\s*(?:万|亿|元|人|名|个|件|吨|米|公里|亩|户|家|多|余))")
 _CLASSIFIERS = set("个家所座间项处只条件台套支部组")
+# per passage: the judge's centre sentences (start, end, score), or None without the judge
+Judged = Sequence[Sequence[tuple[int, int, float]]] | None
 _PEOPLE = {"人", "名", "位", "人次"}
 _TIME_WORDS = re.compile(r"今年|本年|去年|上年|明年")
 _QUESTION_END = re.compile(r"[？?]\s*$")
@@ -81,6 +88,11 @@ class SentenceScore:
     names_in_passage: bool = True
     partial_period: bool = False
     target_ok: bool = True
+    # the evidence judge's score of the window centred here (None without the judge), and whether
+    # it reaches judge.trust_above with nothing contradicting the question (names in the passage,
+    # year and period context, receiving side): such a sentence supports without the keyword rules
+    judge: float | None = None
+    judge_ok: bool = False
 
     @property
     def consistent(self) -> bool:
@@ -216,13 +228,18 @@ def _coverage(info: QuestionInfo, sentence: str, window: str, title: str, before
 
 
 def score_sentences(info: QuestionInfo, passages: Sequence[Passage], *,
-                    min_coverage: float = DEFAULT_MIN_COVERAGE) -> list[SentenceScore]:
+                    min_coverage: float = DEFAULT_MIN_COVERAGE, judged: Judged = None,
+                    trust: float = 1.0) -> list[SentenceScore]:
     """Score every sentence of every passage for ``info``.
 
     Args:
         info: the analysed question.
         passages: candidate passages (normalised ``text``).
         min_coverage: coverage a supporting sentence needs.
+        judged: per passage, the evidence judge's centre sentences ``(start, end, score)``
+            (:class:`rag.answer.rerank.Reranked`); None without the judge.
+        trust: judge score from which a sentence supports without the keyword rules
+            (``judge.trust_above``).
 
     Returns:
         All sentence scores, best first (ties: passage order, then position). A sentence
@@ -231,7 +248,8 @@ def score_sentences(info: QuestionInfo, passages: Sequence[Passage], *,
     out: list[SentenceScore] = []
     seen: set[tuple[str, str]] = set()
     for pi, p in enumerate(passages):
-        out += _score_passage(info, pi, p, seen, min_coverage)
+        own = list(judged[pi]) if judged is not None and pi < len(judged) else None
+        out += _score_passage(info, pi, p, seen, min_coverage, own, trust)
     order = {id(s): i for i, s in enumerate(out)}
     out.sort(key=lambda s: (-s.score, order[id(s)]))
     return out
@@ -241,8 +259,16 @@ def _names_missing(names: Sequence[str], text: str, title: str) -> int:
     return sum(not (term_in(n, text) or term_in(n, title)) for n in names)
 
 
+def _judge_of(judged: list[tuple[int, int, float]] | None, a: int, b: int) -> float | None:
+    """Best judge score of the windows centred in sentence ``[a, b)`` (None: not judged)."""
+    if judged is None:
+        return None
+    return max((sc for ja, _jb, sc in judged if a <= ja < b), default=0.0)
+
+
 def _score_passage(info: QuestionInfo, pi: int, p: Passage, seen: set[tuple[str, str]],
-                   min_coverage: float) -> list[SentenceScore]:
+                   min_coverage: float, judged: list[tuple[int, int, float]] | None = None,
+                   trust: float = 1.0) -> list[SentenceScore]:
     spans = sentences_of(p)
     title = (p.title or "").lower()
     allowed = 1 if len(info.names) >= 3 else 0  # one name may be missing when there are many
@@ -282,28 +308,38 @@ def _score_passage(info: QuestionInfo, pi: int, p: Passage, seen: set[tuple[str,
                           focus_ok, periods_ok, typed, type_ok, names_in_passage=in_passage,
                           partial_period=bool(own_parts - {"全年"}) and not asked_parts,
                           target_ok=not _gives_elsewhere(p, a, b, info))
-        s.supported = s.gates_ok and s.coverage >= min_coverage
+        s.judge = _judge_of(judged, a, b)
+        s.judge_ok = (s.judge is not None and s.judge >= trust and in_passage and years_ok and periods_ok
+                      and s.target_ok and not _QUESTION_END.search(sent))
+        s.supported = (s.gates_ok and s.coverage >= min_coverage) or s.judge_ok
         out.append(s)
     return out
 
 
 def check_support(info: QuestionInfo, passages: Sequence[Passage], *,
-                  min_coverage: float = DEFAULT_MIN_COVERAGE) -> SupportResult:
+                  min_coverage: float = DEFAULT_MIN_COVERAGE, judged: Judged = None,
+                  trust: float = 1.0) -> SupportResult:
     """Decide whether the passages hold an answer-bearing span for the question.
 
     Args:
         info: the analysed question.
         passages: candidate passages.
         min_coverage: coverage a supporting sentence needs (``answer.min_coverage``).
+        judged, trust: the evidence judge's sentence scores and trust level (see
+            :func:`score_sentences`): a judge-trusted sentence supports without the keyword rules.
 
     Returns:
         ``supported`` plus the supporting sentences best first (or, when unsupported, the
         best near misses) and a short Chinese ``reason`` when unsupported.
     """
-    scores = score_sentences(info, passages, min_coverage=min_coverage)
-    good = [s for s in scores if s.supported]
-    if good:
-        return SupportResult(True, good, "", scores)
+    scores = score_sentences(info, passages, min_coverage=min_coverage, judged=judged, trust=trust)
+    good = [s for s in scores if s.gates_ok and s.coverage >= min_coverage]
+    ruled = {id(s) for s in good}
+    trusted = sorted((s for s in scores if s.supported and id(s) not in ruled), key=lambda s: -(s.judge or 0.0))
+    if good:  # the rules found support: judge-trusted sentences follow (they may ground the answer too)
+        return SupportResult(True, good + trusted, "", scores)
+    if trusted:  # the rules found none: the judge's sentences lead the evidence
+        return SupportResult(True, trusted, "", trusted + [s for s in scores if not s.supported])
     if not scores:
         return SupportResult(False, [], "没有可用的段落", scores)
     pool = [s for s in scores if s.names_ok]

@@ -149,12 +149,17 @@ class EvidenceJudge:
         return TorchEngine(model, tok, threads=threads)
 
     def score(self, question: str, texts: Sequence[str]) -> np.ndarray:
-        """Probability that each text answers ``question`` (both normalised first), one batch."""
+        """Probability that each text answers ``question`` (both normalised first), one batch.
+        A text repeated (overlapping chunks share sentences) is scored once."""
         if not texts:
             return np.zeros(0, dtype=np.float32)
         q = prepare(question).strip()
+        prepared = [prepare(t) for t in texts]
+        unique = list(dict.fromkeys(prepared))
         with self._lock:
-            return self.engine([q] * len(texts), [prepare(t) for t in texts])
+            probs = self.engine([q] * len(unique), unique)
+        at = {t: i for i, t in enumerate(unique)}
+        return np.asarray([probs[at[t]] for t in prepared], dtype=np.float32)
 
     def judge(self, question: str, passages: Sequence[str], *, threshold: float | None = None,
               titles: Sequence[str] | None = None) -> Judgement:
