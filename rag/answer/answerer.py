@@ -188,8 +188,8 @@ class Answerer:
                 n = max(k, self.judge_candidates if self.rerank else self.candidates)
                 cands = passages_from_hits(self._search(pnorm, n, filters))
             part = Part(pq, analyze_question(pq, norm=pnorm), cands)
-            # supplied passages are all kept in their order: judged only for the refusal gate
-            if self.rerank and cands and (given is None or self.refuse_below > 0):
+            # supplied passages are all kept in their order: judged for the refusal gate and trust
+            if self.rerank and cands and (given is None or self.refuse_below > 0 or self.trust_above <= 1):
                 keep = len(cands) if given is not None else max(k, self.candidates)
                 ranked = rerank(self.judge, pq, cands, keep=keep, rrf_k=self.judge_rrf_k)
                 part.candidates, part.judge_top = ranked.passages, ranked.top
