@@ -5,6 +5,11 @@ Every format carries the key-figures table with one citation per row: ``doc_id``
 ``doc.text[start:end]`` contains ``value``). CSV is UTF-8 with a BOM (Excel reads Chinese then);
 HTML escapes every piece of article text and model output with :func:`rag.text.escape.esc`.
 
+Charts (:mod:`rag.summarize.charts`): the HTML page embeds the timeline of the key figures as inline
+SVG whose points link to the passages (``#p<n>``); Markdown written to a file (``out``) gets the
+same SVG next to it (``<name>.timeline.svg``, linked as an image: its links work only when the SVG
+is opened on its own). Markdown on stdout and CSV/JSON carry no chart.
+
 >>> from rag import export_summary
 >>> export_summary(summary, "csv", out="沿河.csv")
 """
@@ -18,14 +23,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from rag.summarize.charts import timeline_chart
 from rag.summarize.labels import group_rows
-from rag.summarize.render import render_markdown
+from rag.summarize.render import md_escape, render_markdown
 from rag.summarize.summary import RegionSummary
 from rag.text.citations import CITATION_MARKERS_RE, parse_markers
 from rag.text.escape import esc
 
 __all__ = ["FORMATS", "FIGURE_COLUMNS", "figure_records", "sentence_records", "summary_csv", "summary_json",
-           "summary_html", "export_text", "export_summary", "write_atomic"]
+           "summary_html", "export_text", "export_summary", "write_atomic", "timeline_file"]
 
 FORMATS = ("md", "csv", "json", "html")
 # The key-figures columns of CSV (and the keys of JSON's "figures"), in order.
@@ -89,7 +95,8 @@ _STYLE = """body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans
 padding:0 1rem;line-height:1.7;color:#222}table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f3f3f3}
 tr.conflict td{background:#fff4e0}code{font-size:.85em;color:#555}a.cite{text-decoration:none}
-.meta{color:#555}blockquote{margin:.3rem 0 1rem;padding-left:.8rem;border-left:3px solid #ddd;color:#333}"""
+.meta{color:#555}blockquote{margin:.3rem 0 1rem;padding-left:.8rem;border-left:3px solid #ddd;color:#333}
+figure.shp-chart{margin:0}.shp-chart-note{color:#555;font-size:.85rem}:target{background:#fff4c2}"""
 
 
 def _cite(n: int, doc_ids: dict[int, str]) -> str:
@@ -145,6 +152,7 @@ def summary_html(s: RegionSummary) -> str:
     lines += [f"<p>{''.join(items)}</p>" for _p, items in sorted(paragraphs.items())]
     if not s.sentences:
         lines.append("<p>（没有通过核查的句子）</p>")
+    lines += ["<h2>时间线</h2>", timeline_chart(s).html()]
     lines += ["<h2>关键数字</h2>", *_figures_html(s, doc_ids)]
     if s.passages:
         lines.append("<h2>引用段落</h2>")
@@ -180,6 +188,20 @@ def write_atomic(path: str | Path, text: str, *, encoding: str = "utf-8") -> Pat
     return out
 
 
+def timeline_file(s: RegionSummary, out: Path) -> str:
+    """Write the timeline of ``s`` next to the Markdown file ``out`` (``<stem>.timeline.svg``) and
+    return the Markdown section that shows it (just the note when there is nothing to draw)."""
+    chart = timeline_chart(s)
+    lines = ["## 时间线", ""]
+    if chart.svg:
+        svg = out.with_name(f"{out.stem}.timeline.svg")
+        write_atomic(svg, '<?xml version="1.0" encoding="utf-8"?>\n' + chart.standalone_svg())
+        lines += [f"![{md_escape(s.region)} 关键数字时间线](<{svg.name}>)", ""]
+    if chart.note:
+        lines += [md_escape(chart.note), ""]
+    return "\n".join(lines)
+
+
 def export_summary(s: RegionSummary, fmt: str = "md", *, out: str | Path | None = None) -> str:
     """Render a region summary as ``fmt`` and, when ``out`` is given, write it there atomically.
 
@@ -187,7 +209,8 @@ def export_summary(s: RegionSummary, fmt: str = "md", *, out: str | Path | None 
         s: the summary (:func:`rag.summarize.summarize_region`).
         fmt: ``md`` (the Markdown page), ``csv`` (key figures, one row each, columns
             :data:`FIGURE_COLUMNS`), ``json`` (:func:`summary_json`) or ``html`` (a standalone page).
-        out: file to write; CSV files get a UTF-8 BOM (``utf-8-sig``) so Excel shows Chinese.
+        out: file to write; CSV files get a UTF-8 BOM (``utf-8-sig``) so Excel shows Chinese;
+            Markdown gets its timeline chart written next to it (:func:`timeline_file`).
 
     Returns:
         The rendered text (without BOM).
@@ -195,7 +218,10 @@ def export_summary(s: RegionSummary, fmt: str = "md", *, out: str | Path | None 
     Raises:
         ValueError: unknown ``fmt``.
     """
-    text = export_text(s, fmt)
+    if fmt == "md" and out is not None:
+        text = render_markdown(s, timeline=timeline_file(s, Path(out).expanduser()))
+    else:
+        text = export_text(s, fmt)
     if out is not None:
         write_atomic(out, text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
     return text
