@@ -156,6 +156,19 @@ def test_html_and_markdown_exports_carry_the_timeline(tmp_path):
     assert "没有带日期的关键数字" in plain and not (tmp_path / "empty.timeline.svg").exists()
 
 
+def test_exports_carry_the_comparison_with_peers(tmp_path):
+    a, b, c, d = _peers()
+    html = export_summary(a, "html", peers=[b, c, d])
+    assert "<h2>对比：帮扶资金</h2>" in html and re.findall(r'href="#(cmp\d)"', html) == ["cmp1", "cmp2"]
+    assert '<li id="cmp2">甲县：<b>80万元</b>（财政帮扶资金）' in html and "<b>乙县</b>" not in html
+    md = export_summary(a, "md", out=tmp_path / "a.md", peers=[b, c, d], measure="贫困县")
+    assert "## 对比：贫困县" in md and "至少需要两个地区" in md and not (tmp_path / "a.compare.svg").exists()
+    md = export_summary(a, "md", out=tmp_path / "a.md", peers=[b, c, d])
+    assert "](<a.compare.svg>)" in md and (tmp_path / "a.compare.svg").is_file()
+    assert "1. &lt;b&gt;乙县&lt;/b&gt;：**500万元** · 示例日报" in md and "<b>" not in md
+    assert export_summary(a, "html", peers=[d]).count("没有共同的指标") == 1
+
+
 # -- the seed corpus ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def store(seed_pipeline):
@@ -205,3 +218,25 @@ def test_peers_and_comparison_on_the_seed_corpus(seed_pipeline, store, tmp_path)
     assert re.findall(r'href="#(shanhai-regions-cmp-p-\d+)"', again) == bars
     html, _c, _t, _s, names = region_charts.run_compare(ctx, None, session, "peers", None)
     assert names == [] and "请先生成" in html
+
+
+def test_cli_exports_charts_and_comparison(seed_pipeline, tmp_path, capsys):
+    import shutil
+
+    from rag.cli import main
+
+    index = tmp_path / "index"
+    shutil.copytree(seed_pipeline.index_dir, index)
+    out = tmp_path / "yanhe.html"
+    assert main(["summarize", "--region", "沿河", "--backend", "extractive", "--index", str(index), "--format", "html",
+                 "--out", str(out), "--compare"]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "<h2>时间线</h2>" in html and re.search(r'<a href="#p\d+" class="shp-chart-link">', html)
+    assert "<h2>对比：" in html and 'href="#cmp1"' in html and 'id="cmp2"' in html and "铜仁市" in html
+    md = tmp_path / "yanhe.md"
+    assert main(["summarize", "--region", "沿河", "--backend", "extractive", "--index", str(index), "--out", str(md),
+                 "--compare", "帮扶资金"]) == 0
+    text = md.read_text(encoding="utf-8")
+    assert "](<yanhe.timeline.svg>)" in text and "## 对比：帮扶资金" in text
+    assert (tmp_path / "yanhe.timeline.svg").is_file() and (tmp_path / "yanhe.compare.svg").is_file()
+    capsys.readouterr()

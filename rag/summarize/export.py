@@ -8,7 +8,10 @@ HTML escapes every piece of article text and model output with :func:`rag.text.e
 Charts (:mod:`rag.summarize.charts`): the HTML page embeds the timeline of the key figures as inline
 SVG whose points link to the passages (``#p<n>``); Markdown written to a file (``out``) gets the
 same SVG next to it (``<name>.timeline.svg``, linked as an image: its links work only when the SVG
-is opened on its own). Markdown on stdout and CSV/JSON carry no chart.
+is opened on its own). Markdown on stdout and CSV/JSON carry no chart. Given ``peers`` (summaries
+of other regions, e.g. those sharing a donor), HTML and Markdown files also get the comparison on
+one measure (:mod:`rag.summarize.compare`): the bar chart (``<name>.compare.svg`` for Markdown)
+and one cited line per bar (``#cmp<k>`` in HTML).
 
 >>> from rag import export_summary
 >>> export_summary(summary, "csv", out="沿河.csv")
@@ -19,11 +22,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from rag.summarize.charts import timeline_chart
+from rag.summarize.charts import Chart, timeline_chart
+from rag.summarize.compare import compare_points, comparison_chart, label_core, shared_measures
 from rag.summarize.labels import group_rows
 from rag.summarize.render import md_escape, render_markdown
 from rag.summarize.summary import RegionSummary
@@ -31,7 +36,8 @@ from rag.text.citations import CITATION_MARKERS_RE, parse_markers
 from rag.text.escape import esc
 
 __all__ = ["FORMATS", "FIGURE_COLUMNS", "figure_records", "sentence_records", "summary_csv", "summary_json",
-           "summary_html", "export_text", "export_summary", "write_atomic", "timeline_file"]
+           "summary_html", "export_text", "export_summary", "write_atomic", "timeline_file", "comparison_file",
+           "comparison"]
 
 FORMATS = ("md", "csv", "json", "html")
 # The key-figures columns of CSV (and the keys of JSON's "figures"), in order.
@@ -130,8 +136,60 @@ def _figures_html(s: RegionSummary, doc_ids: dict[int, str]) -> list[str]:
     return lines + ["</table>"]
 
 
-def summary_html(s: RegionSummary) -> str:
-    """A standalone HTML page: names, cited summary paragraphs, key-figures table, cited passages."""
+def comparison(s: RegionSummary, peers: Sequence[RegionSummary], measure: str | None = None
+               ) -> tuple[str | None, list[Any], Chart]:
+    """``(term, points, chart)``: ``s`` and ``peers`` compared on ``measure`` (default: the measure
+    most of them share, :func:`rag.summarize.compare.shared_measures`); bars link to ``#cmp<k>``."""
+    summaries = [s, *[p for p in peers if p.region != s.region]]
+    measures = shared_measures(summaries)
+    term = measure or (measures[0][0] if measures else None)
+    if term is None:
+        names = "、".join(x.region for x in summaries)
+        return None, [], Chart("", f"对比：{names} 的关键数字里没有共同的指标。")
+    points, note = compare_points(summaries, term)
+    return term, points, comparison_chart(points, term, highlight=s.region, note=note)
+
+
+def _bar_line(k: int, p: Any, term: str) -> tuple[str, str]:
+    """(HTML, Markdown) of bar ``k``: region, value, label, source, date, citation."""
+    r = p.row
+    what = label_core(r.label)
+    bits = [r.source or "来源不详", r.date or "日期不详"]
+    doc = re.sub(r"[`|\s]", "", str(r.doc_id))  # a code span of its own
+    html = (f'<li id="cmp{k}">{esc(p.region)}：<b>{esc(r.value)}</b>'
+            + (f"（{esc(what)}）" if what and what != term else "") + " · " + " · ".join(esc(b) for b in bits)
+            + f" · <code>{esc(r.doc_id)}</code> <code>{r.start}–{r.end}</code></li>")
+    md = (f"{k}. {md_escape(p.region)}：**{md_escape(r.value)}**" + (f"（{md_escape(what)}）" if what and what != term else "")
+          + " · " + " · ".join(md_escape(b) for b in bits) + f" · `{doc}` {r.start}–{r.end}")
+    return html, md
+
+
+def _comparison_html(s: RegionSummary, peers: Sequence[RegionSummary], measure: str | None) -> list[str]:
+    term, points, chart = comparison(s, peers, measure)
+    lines = [f"<h2>对比：{esc(term or '')}</h2>" if term else "<h2>对比</h2>", chart.html()]
+    if chart.svg:
+        lines.append("<ol>" + "".join(_bar_line(k, p, term)[0] for k, p in enumerate(points, start=1)) + "</ol>")
+    return lines
+
+
+def comparison_file(s: RegionSummary, peers: Sequence[RegionSummary], measure: str | None, out: Path) -> str:
+    """Write the comparison chart next to the Markdown file ``out`` (``<stem>.compare.svg``) and
+    return its Markdown section (chart, one cited line per bar, the note)."""
+    term, points, chart = comparison(s, peers, measure)
+    lines = [f"## 对比：{md_escape(term)}" if term else "## 对比", ""]
+    if chart.svg:
+        svg = out.with_name(f"{out.stem}.compare.svg")
+        write_atomic(svg, '<?xml version="1.0" encoding="utf-8"?>\n' + chart.standalone_svg())
+        lines += [f"![{md_escape(term)} 地区对比](<{svg.name}>)", ""]
+        lines += [_bar_line(k, p, term)[1] for k, p in enumerate(points, start=1)] + [""]
+    if chart.note:
+        lines += [md_escape(chart.note), ""]
+    return "\n".join(lines)
+
+
+def summary_html(s: RegionSummary, *, peers: Sequence[RegionSummary] = (), measure: str | None = None) -> str:
+    """A standalone HTML page: names, cited summary paragraphs, timeline, key-figures table, the
+    comparison with ``peers`` (when given, on ``measure``), cited passages."""
     doc_ids = {p.n: p.doc_id for p in s.passages}
     lines = ["<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
              f"<title>{esc(s.region)} · 地区摘要</title><style>{_STYLE}</style></head><body>",
@@ -154,6 +212,8 @@ def summary_html(s: RegionSummary) -> str:
         lines.append("<p>（没有通过核查的句子）</p>")
     lines += ["<h2>时间线</h2>", timeline_chart(s).html()]
     lines += ["<h2>关键数字</h2>", *_figures_html(s, doc_ids)]
+    if peers:
+        lines += _comparison_html(s, peers, measure)
     if s.passages:
         lines.append("<h2>引用段落</h2>")
         for p in s.passages:
@@ -202,7 +262,8 @@ def timeline_file(s: RegionSummary, out: Path) -> str:
     return "\n".join(lines)
 
 
-def export_summary(s: RegionSummary, fmt: str = "md", *, out: str | Path | None = None) -> str:
+def export_summary(s: RegionSummary, fmt: str = "md", *, out: str | Path | None = None,
+                   peers: Sequence[RegionSummary] = (), measure: str | None = None) -> str:
     """Render a region summary as ``fmt`` and, when ``out`` is given, write it there atomically.
 
     Args:
@@ -211,6 +272,8 @@ def export_summary(s: RegionSummary, fmt: str = "md", *, out: str | Path | None 
             :data:`FIGURE_COLUMNS`), ``json`` (:func:`summary_json`) or ``html`` (a standalone page).
         out: file to write; CSV files get a UTF-8 BOM (``utf-8-sig``) so Excel shows Chinese;
             Markdown gets its timeline chart written next to it (:func:`timeline_file`).
+        peers: other regions' summaries to compare with (HTML, and Markdown written to ``out``).
+        measure: the measure compared (default: the one most of them share).
 
     Returns:
         The rendered text (without BOM).
@@ -219,7 +282,11 @@ def export_summary(s: RegionSummary, fmt: str = "md", *, out: str | Path | None 
         ValueError: unknown ``fmt``.
     """
     if fmt == "md" and out is not None:
-        text = render_markdown(s, timeline=timeline_file(s, Path(out).expanduser()))
+        path = Path(out).expanduser()
+        extra = comparison_file(s, peers, measure, path) if peers else ""
+        text = render_markdown(s, timeline=timeline_file(s, path) + ("\n" + extra if extra else ""))
+    elif fmt == "html":
+        text = summary_html(s, peers=peers, measure=measure)
     else:
         text = export_text(s, fmt)
     if out is not None:
