@@ -193,11 +193,13 @@ def comparison_chart(points: Sequence[ComparePoint], term: str, *, anchor: Calla
             link_artist(tips, bar, f"shp-bar-{k}", _tip(p, term), anchor(k))
             core = label_core(p.row.label)
             what = f"（{core}）" if core and core != term else ""
+            inside = p.row.amount / div > 0.55 * top  # a long bar carries its label inside
             ax.annotate(f"{p.row.value}{what} · {p.row.source or '来源不详'} {p.row.date or '日期不详'}",
-                        (p.row.amount / div, y), xytext=(4, 0), textcoords="offset points", va="center",
-                        fontsize=7, color="#333")
+                        (p.row.amount / div, y), xytext=(-4 if inside else 4, 0), textcoords="offset points",
+                        va="center", ha="right" if inside else "left", fontsize=7,
+                        color="white" if inside else "#333")
         ax.set_yticks(ys, [p.region for p in points], fontsize=9)
-        ax.set_xlim(0, top * 1.6 if top > 0 else 1)
+        ax.set_xlim(0, top * 1.05 if top > 0 else 1)
         ax.set_xlabel(f"{term}（{unit or '数值'}）· 各地区最新的数字；点击条形查看原文段落", fontsize=8)
         ax.set_title(f"对比：{term}", fontsize=10, loc="left")
         ax.tick_params(axis="x", labelsize=7)
