@@ -21,7 +21,9 @@ package, so a summary is :meth:`Pipeline.summarize` or :func:`summarize_region`)
 * Regions and summaries: :func:`update_regions`, :func:`regions_stale`, :func:`summarize_region`,
   :func:`summarize_many`, :func:`summary_backend`, :func:`render_markdown`, :func:`export_summary`
   (Markdown, CSV, JSON or HTML, written atomically; :func:`write_atomic` for other text), :func:`regions_text`,
-  :func:`group_rows` (key-figure rows ordered by label),
+  :func:`group_rows` (key-figure rows ordered by label), charts (inline SVG, points and bars linking
+  to passages): :func:`timeline_chart` (each measure over time), :func:`peer_regions`,
+  :func:`shared_measures`, :func:`compare_points`, :func:`comparison_chart` (regions compared on one measure),
   :data:`DEFAULTS` (the ``summarize`` settings' defaults), :class:`RegionNotFoundError`,
   :class:`SummaryError`.
 * Evaluation runs: :func:`run_eval`, :func:`list_runs`, :func:`runs_root`, :func:`detect_format`, :func:`get_format`,
@@ -78,6 +80,11 @@ _EXPORTS: dict[str, str] = {  # public name -> module that defines it (imported 
     # regions and summaries
     "DEFAULTS": "rag.summarize.summary",
     "group_rows": "rag.summarize.labels",
+    "comparison_chart": "rag.summarize.compare",
+    "compare_points": "rag.summarize.compare",
+    "peer_regions": "rag.summarize.compare",
+    "shared_measures": "rag.summarize.compare",
+    "timeline_chart": "rag.summarize.charts",
     "RegionNotFoundError": "rag.summarize",
     "SummaryError": "rag.summarize",
     "export_summary": "rag.summarize.export",

@@ -276,12 +276,13 @@ def test_regions_tab_functions(seed_pipeline, tmp_path):
     ctx = UIContext(pipeline=Pipeline(config), config=config)
     choices, line = regions_tab.region_choices(ctx, "靖遠")
     assert [c[1] for c in choices] == ["靖远县"] and "匹配 1 个" in line
-    md, rows, panel, path, s = regions_tab.run_summary(ctx, "沿河县", "extractive")
+    md, timeline, rows, panel, path, s = regions_tab.run_summary(ctx, "沿河县", "extractive")
     assert "#shanhai-regions-p-" in md and "张家港市 → 沿河县" in md
+    assert '<svg' in timeline and 'href="#shanhai-regions-p-' in timeline and "<script" not in timeline
     assert rows and rows[0][-1].startswith("⚠ 数字不一致")
     assert 'id="shanhai-regions-p-1"' in panel and "<script" not in panel
     assert open(path, encoding="utf-8").read().startswith("# 沿河县 · 地区摘要") and s.region == "沿河县"
     original = regions_tab.passages_panel(s, "original")  # the toggle shows the original script
     assert 'data-script="original"' in original and "張家港" in original
-    md, rows, _panel, path, s = regions_tab.run_summary(ctx, "火星基地", "extractive")
-    assert md.startswith("⚠️") and rows == [] and path is None and s is None
+    md, timeline, rows, _panel, path, s = regions_tab.run_summary(ctx, "火星基地", "extractive")
+    assert md.startswith("⚠️") and timeline == "" and rows == [] and path is None and s is None

@@ -153,17 +153,25 @@ def test_uploaded_markup_never_executes(page, app, tmp_path):
     _assert_only_local(page, app.url)
 
 
+def _summarize_in_regions_tab(page, query: str) -> None:
+    """Open the Regions tab, pick the region matching ``query``, summarise it with the extractive backend."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="地区摘要").click()
+    page.locator("#shanhai-region-query textarea, #shanhai-region-query input").first.fill(query)
+    page.locator("#shanhai-region-query textarea, #shanhai-region-query input").first.press("Enter")
+    expect(page.locator("#shanhai-region-select input")).to_have_value(re.compile(query), timeout=60_000)
+    page.locator("#shanhai-region-backend input").click()
+    page.locator("#shanhai-region-backend").get_by_role("option", name=re.compile("抽取式")).click()
+    page.locator("#shanhai-region-run").click()
+    expect(page.locator("#shanhai-region-summary h3")).to_contain_text(query, timeout=180_000)
+
+
 def test_region_summary_tab_shows_cited_summary_and_conflicting_figures(page, app):
     """Pick 沿河 by its Traditional alias, summarise (extractive), see [n] links and both totals."""
     from playwright.sync_api import expect
 
-    page.get_by_role("tab", name="地区摘要").click()
-    page.locator("#shanhai-region-query textarea, #shanhai-region-query input").first.fill("沿河")
-    page.locator("#shanhai-region-query textarea, #shanhai-region-query input").first.press("Enter")
-    expect(page.locator("#shanhai-region-select input")).to_have_value(re.compile("沿河"), timeout=60_000)
-    page.locator("#shanhai-region-backend input").click()
-    page.locator("#shanhai-region-backend").get_by_role("option", name=re.compile("抽取式")).click()
-    page.locator("#shanhai-region-run").click()
+    _summarize_in_regions_tab(page, "沿河")
     figures = page.locator("#shanhai-region-figures")
     expect(figures).to_contain_text("2385万元", timeout=180_000)
     expect(figures).to_contain_text("1704万元")
@@ -171,4 +179,38 @@ def test_region_summary_tab_shows_cited_summary_and_conflicting_figures(page, ap
     assert re.search(r"\[\d+\]", summary.inner_text()), summary.inner_text()
     assert page.locator("#shanhai-region-passages .shp-card").count() >= 1
     page.screenshot(path=str(ROOT / "docs" / "screenshot-regions.png"))
+    _assert_only_local(page, app.url)
+
+
+def test_region_charts_link_points_and_bars_to_their_passages(page, app):
+    """沿河's timeline is an inline SVG whose points are links: clicking one scrolls its passage card
+    into view and flashes it; the comparison with the region sharing 沿河's donor does the same for bars."""
+    from playwright.sync_api import expect
+
+    _summarize_in_regions_tab(page, "沿河")
+    points = page.locator('#shanhai-region-timeline svg a[href^="#shanhai-regions-p-"]')
+    expect(points.first).to_be_attached(timeout=60_000)
+    assert points.count() >= 2
+    assert page.locator("#shanhai-region-timeline svg g[id^=shp-pt-] > title").count() == points.count()
+    hrefs = [points.nth(i).get_attribute("href") for i in range(points.count())]
+    far = max(range(len(hrefs)), key=lambda i: int(hrefs[i].rsplit("-", 1)[1]))  # the card lowest in the panel
+    target = page.locator(hrefs[far])
+    expect(target).to_have_count(1)  # every point links to a passage card of the panel
+    page.locator("#shanhai-region-timeline svg").scroll_into_view_if_needed()
+    expect(target).not_to_be_in_viewport()
+    points.nth(far).click()
+    expect(target).to_be_in_viewport()
+    expect(target).to_have_class(re.compile("shp-flash"))
+    assert page.evaluate("window.__shanhaiLastCitation") == hrefs[far][1:]
+
+    page.locator("#shanhai-region-compare-run").click()  # default scope: other recipients of 沿河's donors
+    bars = page.locator('#shanhai-region-compare svg a[href^="#shanhai-regions-cmp-p-"]')
+    expect(bars.first).to_be_attached(timeout=120_000)
+    expect(page.locator("#shanhai-region-compare")).to_contain_text("铜仁市")
+    assert bars.count() == 2
+    expect(page.locator("#shanhai-region-measure input")).to_have_value(re.compile("个地区"))
+    card = page.locator(bars.last.get_attribute("href"))
+    bars.last.click()
+    expect(card).to_be_in_viewport()
+    expect(card).to_have_class(re.compile("shp-flash"))
     _assert_only_local(page, app.url)

@@ -1,7 +1,8 @@
-"""Regions tab: search the gazetteer, summarise a region with citations, key figures, passages, download.
+"""Regions tab: search the gazetteer, summarise a region with citations, a timeline of its key figures,
+the figures table, passages, a comparison with other regions, download.
 
 Thin: the gazetteer comes from :meth:`rag.Pipeline.regions`, summaries from
-:meth:`rag.Pipeline.summarize`. All article text and model output is escaped (Markdown via ``render.md_escape`` /
+:meth:`rag.Pipeline.summarize`, the charts from :mod:`ui.region_charts`. All article text and model output is escaped (Markdown via ``render.md_escape`` /
 ``render.answer_markdown``, HTML via ``render.passages_html``); the figures table is a plain
 text ``gr.Dataframe``.
 """
@@ -15,11 +16,11 @@ from typing import Any
 
 import gradio as gr
 
-from ui import render
+from ui import region_charts, render
 from ui.actions import friendly_error
 from ui.context import BACKEND_CHOICES, UIContext
 
-PANEL = "regions"
+PANEL = region_charts.PANEL
 FIGURE_HEADERS = ["数字", "指标", "时间", "报道日期", "来源", "文档", "引用", "备注"]
 _lock = threading.Lock()
 _cache: dict[str, Any] = {}
@@ -99,18 +100,20 @@ def download_file(s) -> str:
 
 
 def run_summary(ctx: UIContext, name: str | None, backend: str | None, script: str = "text"):
-    """(summary Markdown, figure rows, passages HTML, download path, summary or None) for one region."""
+    """(summary Markdown, timeline HTML, figure rows, passages HTML, download path, summary or None)
+    for one region."""
     from rag import RegionNotFoundError, SummaryError
 
     if not name:
-        return "请先在上方搜索并选择一个地区。", [], render.passages_html([]), None, None
+        return "请先在上方搜索并选择一个地区。", "", [], render.passages_html([]), None, None
     try:
         s = ctx.pipeline.summarize(name, backend=backend or ctx.default_backend)
     except Exception as exc:
         message = str(exc) if isinstance(exc, (RegionNotFoundError, SummaryError)) else friendly_error(exc)
         panel = render.passages_html([], notice=render.notice_html("error", "无法生成摘要", message))
-        return "⚠️ " + render.md_escape(message), [], panel, None, None
-    return summary_markdown(s), figure_rows(s), passages_panel(s, script), download_file(s), s
+        return "⚠️ " + render.md_escape(message), "", [], panel, None, None
+    return (summary_markdown(s), region_charts.timeline_html(s), figure_rows(s), passages_panel(s, script),
+            download_file(s), s)
 
 
 def build(ctx: UIContext) -> None:
@@ -130,15 +133,26 @@ def build(ctx: UIContext) -> None:
         with gr.Column(scale=3):
             summary = gr.Markdown("选择地区后点击「生成摘要」。摘要每句后的 [n] 可点击，查看右侧的原文段落。",
                                   elem_id="shanhai-region-summary")
+            timeline = gr.HTML("", elem_id="shanhai-region-timeline")
             figures = gr.Dataframe(headers=FIGURE_HEADERS, datatype="str", interactive=False, wrap=True,
                                    label="关键数字（不同报道不一致的数字分行列出，并标出日期）", max_height=420,
                                    elem_id="shanhai-region-figures")
+            with gr.Row():
+                scope = gr.Radio(region_charts.SCOPES, value="peers", label="对比范围", elem_id="shanhai-region-scope",
+                                 scale=3)
+                measure = gr.Dropdown(choices=[], value=None, label="对比指标", elem_id="shanhai-region-measure",
+                                      scale=2)
+                compare = gr.Button("对比", elem_id="shanhai-region-compare-run", scale=1)
+            comparison = gr.HTML(render.notice_html("info", region_charts.COMPARE_HINT),
+                                 elem_id="shanhai-region-compare")
         with gr.Column(scale=2):
             script = gr.Radio([("简体", "text"), ("原文字形", "original")], value="text", label="段落显示",
                               elem_id="shanhai-region-script")
             panel = gr.HTML(render.passages_html([]), elem_id="shanhai-region-passages")
 
-    last = gr.State(None)  # this session's last summary (for the script toggle)
+    last = gr.State(None)  # this session's last summary (for the script toggle and the comparison)
+    session = gr.State({})  # region -> summary, every summary of this session (reused by the comparison)
+    compared = gr.State([])  # the regions of the comparison on screen (the measure menu redraws it)
     private = dict(api_visibility="private")
 
     def on_query(q):
@@ -150,8 +164,22 @@ def build(ctx: UIContext) -> None:
 
     query.submit(on_query, [query], [region, status], **private)
     query.change(on_query, [query], [region, status], **private, queue=False)
-    run.click(lambda n, b, sc: run_summary(ctx, n, b, sc), [region, backend, script],
-              [summary, figures, panel, download, last], concurrency_limit=2, **private)
+    def on_run(n, b, sc, known):
+        *out, s = run_summary(ctx, n, b, sc)
+        known = {**(known or {}), **({s.region: s} if s is not None else {})}
+        hint = render.notice_html("info", region_charts.COMPARE_HINT)
+        return (*out, s, known, hint, gr.update(choices=[], value=None), [])
+
+    def on_compare(s, known, sc, term):
+        html, choices, term, known, names = region_charts.run_compare(ctx, s, known, sc, term)
+        return html, gr.update(choices=choices, value=term), known, names
+
+    run.click(on_run, [region, backend, script, session],
+              [summary, timeline, figures, panel, download, last, session, comparison, measure, compared],
+              concurrency_limit=2, **private)
+    compare.click(on_compare, [last, session, scope, measure], [comparison, measure, session, compared],
+                  concurrency_limit=2, **private)
+    measure.input(region_charts.rerender, [session, compared, measure], [comparison], **private)
     script.change(on_script, [last, script], [panel], **private, queue=False)
     if ctx.docs_changed is not None:
         ctx.docs_changed.change(lambda _v, q: on_query(q), [ctx.docs_changed, query], [region, status], **private)

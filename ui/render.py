@@ -221,6 +221,10 @@ mark.shp-evidence { background: #eef3e2; padding: 0 1px; }
 .shp-injection-note { font-size: 12px; color: #7a1f1f; margin: 0 0 4px; }
 .shp-injection { color: #888; text-decoration: line-through; }
 #shanhai-passages { max-height: 72vh; overflow-y: auto !important; }
+.shp-chart { margin: 4px 0 8px; }
+.shp-chart svg { display: block; max-width: 100%; height: auto; }
+.shp-chart a.shp-chart-link { cursor: pointer; }
+.shp-chart-note { font-size: 12px; color: var(--body-text-color-subdued); margin: 2px 0; }
 """
 
 # Our own script (no untrusted text): [n] links scroll their passage card into view.

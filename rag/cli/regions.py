@@ -30,6 +30,9 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--format", choices=["md", "csv", "json", "html"], default="md",
                    help="--region 的输出格式：md（默认）、csv（关键数字表，带引用位置，Excel 可直接打开）、"
                         "json（摘要句与关键数字，带引用）、html（独立网页）；--all 只支持 md")
+    p.add_argument("--compare", nargs="?", const="", metavar="指标",
+                   help="--region 的 html / md（--out）中加上与共享帮扶方的其他地区的对比图（其他地区用抽取式后端摘要）；"
+                        "可指定指标，如 帮扶资金（默认：这些地区共有最多的指标）")
     p.add_argument("--out", help="把结果（格式见 --format）写入该文件（--all 时所有地区的 Markdown 写入同一文件）")
     p.add_argument("--parallel", choices=["local", "threads", "ray"],
                    help="--all 时的并行方式（默认：配置了 ray.address 则用 ray，否则本机逐个）")
@@ -75,6 +78,22 @@ def cmd_regions(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def _peers(store, s, pipe) -> list:
+    """Extractive summaries of the regions sharing a donor with ``s`` (those without material skipped)."""
+    from rag import RegionNotFoundError, SummaryError, peer_regions, summarize_region
+
+    names = peer_regions(store, s.region)
+    if not names:
+        eprint(f"没有与“{s.region}”共享帮扶方的地区，不生成对比。")
+    out = []
+    for name in names:
+        try:
+            out.append(summarize_region(store, name, pipe.index.get_doc, config=pipe.config, backend="extractive"))
+        except (RegionNotFoundError, SummaryError) as exc:
+            eprint(f"对比跳过 {name}：{exc}")
+    return out
+
+
 @command("summarize")
 def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
     from rag import DEFAULTS, Pipeline, create_llm, export_summary, render_markdown, summarize_region, summary_backend
@@ -88,7 +107,11 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
     if args.region:
         s = summarize_region(store, args.region, pipe.index.get_doc, config=pipe.config, backend=backend,
                              llm=create_llm(backend, config))
-        text = export_summary(s, args.format, out=args.out)
+        charts = args.format == "html" or (args.format == "md" and args.out)
+        if args.compare is not None and not charts:
+            eprint("--compare 只用于 --format html，或 --format md 且给出 --out（对比图写在文件旁边）。")
+        peers = _peers(store, s, pipe) if args.compare is not None and charts else []
+        text = export_summary(s, args.format, out=args.out, peers=peers, measure=args.compare or None)
         if args.out:
             eprint(f"已写入 {args.out}：{s.region} 摘要 {len(s.sentences)} 句，关键数字 {len(s.figures)} 行，"
                    f"用时 {s.timings.get('total', 0):.1f} 秒")

@@ -5,6 +5,14 @@ Every format carries the key-figures table with one citation per row: ``doc_id``
 ``doc.text[start:end]`` contains ``value``). CSV is UTF-8 with a BOM (Excel reads Chinese then);
 HTML escapes every piece of article text and model output with :func:`rag.text.escape.esc`.
 
+Charts (:mod:`rag.summarize.charts`): the HTML page embeds the timeline of the key figures as inline
+SVG whose points link to the passages (``#p<n>``); Markdown written to a file (``out``) gets the
+same SVG next to it (``<name>.timeline.svg``, linked as an image: its links work only when the SVG
+is opened on its own). Markdown on stdout and CSV/JSON carry no chart. Given ``peers`` (summaries
+of other regions, e.g. those sharing a donor), HTML and Markdown files also get the comparison on
+one measure (:mod:`rag.summarize.compare`): the bar chart (``<name>.compare.svg`` for Markdown)
+and one cited line per bar (``#cmp<k>`` in HTML).
+
 >>> from rag import export_summary
 >>> export_summary(summary, "csv", out="沿河.csv")
 """
@@ -14,18 +22,22 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from rag.summarize.charts import Chart, timeline_chart
+from rag.summarize.compare import compare_points, comparison_chart, label_core, shared_measures
 from rag.summarize.labels import group_rows
-from rag.summarize.render import render_markdown
+from rag.summarize.render import md_escape, render_markdown
 from rag.summarize.summary import RegionSummary
 from rag.text.citations import CITATION_MARKERS_RE, parse_markers
 from rag.text.escape import esc
 
 __all__ = ["FORMATS", "FIGURE_COLUMNS", "figure_records", "sentence_records", "summary_csv", "summary_json",
-           "summary_html", "export_text", "export_summary", "write_atomic"]
+           "summary_html", "export_text", "export_summary", "write_atomic", "timeline_file", "comparison_file",
+           "comparison"]
 
 FORMATS = ("md", "csv", "json", "html")
 # The key-figures columns of CSV (and the keys of JSON's "figures"), in order.
@@ -89,7 +101,8 @@ _STYLE = """body{font-family:system-ui,"Noto Sans CJK SC","Microsoft YaHei",sans
 padding:0 1rem;line-height:1.7;color:#222}table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f3f3f3}
 tr.conflict td{background:#fff4e0}code{font-size:.85em;color:#555}a.cite{text-decoration:none}
-.meta{color:#555}blockquote{margin:.3rem 0 1rem;padding-left:.8rem;border-left:3px solid #ddd;color:#333}"""
+.meta{color:#555}blockquote{margin:.3rem 0 1rem;padding-left:.8rem;border-left:3px solid #ddd;color:#333}
+figure.shp-chart{margin:0}.shp-chart-note{color:#555;font-size:.85rem}:target{background:#fff4c2}"""
 
 
 def _cite(n: int, doc_ids: dict[int, str]) -> str:
@@ -123,8 +136,60 @@ def _figures_html(s: RegionSummary, doc_ids: dict[int, str]) -> list[str]:
     return lines + ["</table>"]
 
 
-def summary_html(s: RegionSummary) -> str:
-    """A standalone HTML page: names, cited summary paragraphs, key-figures table, cited passages."""
+def comparison(s: RegionSummary, peers: Sequence[RegionSummary], measure: str | None = None
+               ) -> tuple[str | None, list[Any], Chart]:
+    """``(term, points, chart)``: ``s`` and ``peers`` compared on ``measure`` (default: the measure
+    most of them share, :func:`rag.summarize.compare.shared_measures`); bars link to ``#cmp<k>``."""
+    summaries = [s, *[p for p in peers if p.region != s.region]]
+    measures = shared_measures(summaries)
+    term = measure or (measures[0][0] if measures else None)
+    if term is None:
+        names = "、".join(x.region for x in summaries)
+        return None, [], Chart("", f"对比：{names} 的关键数字里没有共同的指标。")
+    points, note = compare_points(summaries, term)
+    return term, points, comparison_chart(points, term, highlight=s.region, note=note)
+
+
+def _bar_line(k: int, p: Any, term: str) -> tuple[str, str]:
+    """(HTML, Markdown) of bar ``k``: region, value, label, source, date, citation."""
+    r = p.row
+    what = label_core(r.label)
+    bits = [r.source or "来源不详", r.date or "日期不详"]
+    doc = re.sub(r"[`|\s]", "", str(r.doc_id))  # a code span of its own
+    html = (f'<li id="cmp{k}">{esc(p.region)}：<b>{esc(r.value)}</b>'
+            + (f"（{esc(what)}）" if what and what != term else "") + " · " + " · ".join(esc(b) for b in bits)
+            + f" · <code>{esc(r.doc_id)}</code> <code>{r.start}–{r.end}</code></li>")
+    md = (f"{k}. {md_escape(p.region)}：**{md_escape(r.value)}**" + (f"（{md_escape(what)}）" if what and what != term else "")
+          + " · " + " · ".join(md_escape(b) for b in bits) + f" · `{doc}` {r.start}–{r.end}")
+    return html, md
+
+
+def _comparison_html(s: RegionSummary, peers: Sequence[RegionSummary], measure: str | None) -> list[str]:
+    term, points, chart = comparison(s, peers, measure)
+    lines = [f"<h2>对比：{esc(term or '')}</h2>" if term else "<h2>对比</h2>", chart.html()]
+    if chart.svg:
+        lines.append("<ol>" + "".join(_bar_line(k, p, term)[0] for k, p in enumerate(points, start=1)) + "</ol>")
+    return lines
+
+
+def comparison_file(s: RegionSummary, peers: Sequence[RegionSummary], measure: str | None, out: Path) -> str:
+    """Write the comparison chart next to the Markdown file ``out`` (``<stem>.compare.svg``) and
+    return its Markdown section (chart, one cited line per bar, the note)."""
+    term, points, chart = comparison(s, peers, measure)
+    lines = [f"## 对比：{md_escape(term)}" if term else "## 对比", ""]
+    if chart.svg:
+        svg = out.with_name(f"{out.stem}.compare.svg")
+        write_atomic(svg, '<?xml version="1.0" encoding="utf-8"?>\n' + chart.standalone_svg())
+        lines += [f"![{md_escape(term)} 地区对比](<{svg.name}>)", ""]
+        lines += [_bar_line(k, p, term)[1] for k, p in enumerate(points, start=1)] + [""]
+    if chart.note:
+        lines += [md_escape(chart.note), ""]
+    return "\n".join(lines)
+
+
+def summary_html(s: RegionSummary, *, peers: Sequence[RegionSummary] = (), measure: str | None = None) -> str:
+    """A standalone HTML page: names, cited summary paragraphs, timeline, key-figures table, the
+    comparison with ``peers`` (when given, on ``measure``), cited passages."""
     doc_ids = {p.n: p.doc_id for p in s.passages}
     lines = ["<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
              f"<title>{esc(s.region)} · 地区摘要</title><style>{_STYLE}</style></head><body>",
@@ -145,7 +210,10 @@ def summary_html(s: RegionSummary) -> str:
     lines += [f"<p>{''.join(items)}</p>" for _p, items in sorted(paragraphs.items())]
     if not s.sentences:
         lines.append("<p>（没有通过核查的句子）</p>")
+    lines += ["<h2>时间线</h2>", timeline_chart(s).html()]
     lines += ["<h2>关键数字</h2>", *_figures_html(s, doc_ids)]
+    if peers:
+        lines += _comparison_html(s, peers, measure)
     if s.passages:
         lines.append("<h2>引用段落</h2>")
         for p in s.passages:
@@ -180,14 +248,32 @@ def write_atomic(path: str | Path, text: str, *, encoding: str = "utf-8") -> Pat
     return out
 
 
-def export_summary(s: RegionSummary, fmt: str = "md", *, out: str | Path | None = None) -> str:
+def timeline_file(s: RegionSummary, out: Path) -> str:
+    """Write the timeline of ``s`` next to the Markdown file ``out`` (``<stem>.timeline.svg``) and
+    return the Markdown section that shows it (just the note when there is nothing to draw)."""
+    chart = timeline_chart(s)
+    lines = ["## 时间线", ""]
+    if chart.svg:
+        svg = out.with_name(f"{out.stem}.timeline.svg")
+        write_atomic(svg, '<?xml version="1.0" encoding="utf-8"?>\n' + chart.standalone_svg())
+        lines += [f"![{md_escape(s.region)} 关键数字时间线](<{svg.name}>)", ""]
+    if chart.note:
+        lines += [md_escape(chart.note), ""]
+    return "\n".join(lines)
+
+
+def export_summary(s: RegionSummary, fmt: str = "md", *, out: str | Path | None = None,
+                   peers: Sequence[RegionSummary] = (), measure: str | None = None) -> str:
     """Render a region summary as ``fmt`` and, when ``out`` is given, write it there atomically.
 
     Args:
         s: the summary (:func:`rag.summarize.summarize_region`).
         fmt: ``md`` (the Markdown page), ``csv`` (key figures, one row each, columns
             :data:`FIGURE_COLUMNS`), ``json`` (:func:`summary_json`) or ``html`` (a standalone page).
-        out: file to write; CSV files get a UTF-8 BOM (``utf-8-sig``) so Excel shows Chinese.
+        out: file to write; CSV files get a UTF-8 BOM (``utf-8-sig``) so Excel shows Chinese;
+            Markdown gets its timeline chart written next to it (:func:`timeline_file`).
+        peers: other regions' summaries to compare with (HTML, and Markdown written to ``out``).
+        measure: the measure compared (default: the one most of them share).
 
     Returns:
         The rendered text (without BOM).
@@ -195,7 +281,14 @@ def export_summary(s: RegionSummary, fmt: str = "md", *, out: str | Path | None 
     Raises:
         ValueError: unknown ``fmt``.
     """
-    text = export_text(s, fmt)
+    if fmt == "md" and out is not None:
+        path = Path(out).expanduser()
+        extra = comparison_file(s, peers, measure, path) if peers else ""
+        text = render_markdown(s, timeline=timeline_file(s, path) + ("\n" + extra if extra else ""))
+    elif fmt == "html":
+        text = summary_html(s, peers=peers, measure=measure)
+    else:
+        text = export_text(s, fmt)
     if out is not None:
         write_atomic(out, text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
     return text

@@ -45,8 +45,11 @@ def _code(text: Any) -> str:
     return "`" + re.sub(r"[`|\s]", "", str(text or "")) + "`"
 
 
-def render_markdown(s: RegionSummary, *, passages: bool = True) -> str:
-    """The summary page: names, pairs, cited paragraphs, key figures, cited passages, checks."""
+def render_markdown(s: RegionSummary, *, passages: bool = True, timeline: str = "") -> str:
+    """The summary page: names, pairs, cited paragraphs, key figures, cited passages, checks.
+
+    ``timeline``: a Markdown section (already safe) placed before the key figures, e.g. the
+    chart written by :func:`rag.summarize.export.timeline_file`."""
     lines = [f"# {md_escape(s.region)} · 地区摘要", ""]
     if s.aliases:
         lines.append("**别名**：" + "、".join(md_escape(a) for a in s.aliases) + "  ")
@@ -64,6 +67,8 @@ def render_markdown(s: RegionSummary, *, passages: bool = True) -> str:
         lines += ["".join(items), ""]
     if not s.sentences:
         lines += ["（没有通过核查的句子）", ""]
+    if timeline:
+        lines += [timeline.rstrip("\n"), ""]
     lines += ["## 关键数字", "", "| 数字 | 指标 | 时间 | 报道日期 | 来源 | 文档 | 引用 | 备注 |",
               "|---|---|---|---|---|---|---|---|"]
     for r in group_rows(s.figures):
