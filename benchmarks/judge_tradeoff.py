@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             rules[name] = POINT[name]([r for r in load_jsonl(run / "results.jsonl") if not r.get("error")], 0.0)
             print(name, "rules only:", json.dumps(rules[name]))
     plot(curves, rules, args.mark, args.plot)
-    write_result("judge_tradeoff", {"mark": args.mark, "runs": {k: str(getattr(args, k)) for k in curves},
+    write_result("judge_tradeoff", {"mark": args.mark, "runs": {k: getattr(args, k).name for k in curves},
                                     "rules_only": rules, "curves": curves})
     return 0
 
