@@ -19,7 +19,8 @@ package, so a summary is :meth:`Pipeline.summarize` or :func:`summarize_region`)
   :func:`backend_choices` (label, name) for menus.
 * The local model's queue, for "waiting" notices: :class:`QueueStatus`, :func:`queue_listener`.
 * Regions and summaries: :func:`update_regions`, :func:`regions_stale`, :func:`summarize_region`,
-  :func:`summarize_many`, :func:`summary_backend`, :func:`render_markdown`, :func:`export_summary`
+  :func:`summarize_many` (resumable through :class:`SummaryCheckpoint`, :func:`summary_checkpoint_path`),
+  :func:`summary_backend`, :func:`render_markdown`, :func:`export_summary`
   (Markdown, CSV, JSON or HTML, written atomically; :func:`write_atomic` for other text), :func:`regions_text`,
   :func:`group_rows` (key-figure rows ordered by label), charts (inline SVG, points and bars linking
   to passages): :func:`timeline_chart` (each measure over time), :func:`peer_regions`,
@@ -92,6 +93,8 @@ _EXPORTS: dict[str, str] = {  # public name -> module that defines it (imported 
     "regions_text": "rag.summarize.render",
     "render_markdown": "rag.summarize.render",
     "summarize_many": "rag.summarize.batch",
+    "SummaryCheckpoint": "rag.summarize.checkpoint",
+    "summary_checkpoint_path": "rag.summarize.checkpoint",
     "summarize_region": "rag.summarize.summary",
     "summary_backend": "rag.summarize.summary",
     "update_regions": "rag.regions.store",

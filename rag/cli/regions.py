@@ -44,9 +44,17 @@ def _store(pipe):
     from rag import regions_stale, update_regions
 
     index = pipe.index
-    if regions_stale(index):
-        eprint("正在更新地区索引（只分析新增或改动的文档）…")
-    return update_regions(index)
+    if not regions_stale(index):
+        return update_regions(index)
+    from tqdm import tqdm
+
+    eprint("正在更新地区索引（只分析新增或改动的文档）…")
+    with tqdm(desc="分析地区", unit="篇", file=sys.stderr, dynamic_ncols=True, leave=False) as bar:
+        def progress(done: int, total: int, _doc_id: str) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        return update_regions(index, progress=progress)
 
 
 @command("regions")
@@ -96,7 +104,7 @@ def _peers(store, s, pipe) -> list:
 
 @command("summarize")
 def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
-    from rag import DEFAULTS, Pipeline, create_llm, export_summary, render_markdown, summarize_region, summary_backend
+    from rag import Pipeline, create_llm, export_summary, summarize_region, summary_backend
 
     if args.all and args.format != "md":
         eprint("--all 只支持 Markdown（--format md）；其他格式请逐个地区用 --region 导出，或用 --json。")
@@ -123,30 +131,68 @@ def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
             else:
                 sys.stdout.write(text)
         return 0
+    return _summarize_all(args, config, pipe, store, backend)
+
+
+def _summarize_all(args: argparse.Namespace, config: Config, pipe, store, backend: str) -> int:
+    """``summarize --all``: a progress bar with ETA; finished regions are checkpointed so a rerun
+    after Ctrl-C or a kill summarises only the rest (:mod:`rag.summarize.checkpoint`)."""
+    from rag import DEFAULTS, Pipeline, SummaryCheckpoint, render_markdown, summarize_many, summary_checkpoint_path
+
     min_mentions = args.min_mentions or int(config.get("summarize.min_mentions") or DEFAULTS["min_mentions"])
-    regions = store.summarizable(min_mentions)
-    if not regions:
+    names = [r.name for r in store.summarizable(min_mentions)]
+    if not names:
         eprint(f"没有被提及至少 {min_mentions} 次的地区，可用 --min-mentions 调低门槛。")
         return 1
-    from tqdm import tqdm
+    key = {"generation": pipe.index.generation, "backend": backend, "min_mentions": min_mentions,
+           "summarize": config.get("summarize") or {}, "llm": config.get("llm") or {}}
+    ckpt = SummaryCheckpoint(summary_checkpoint_path(pipe.index.path, backend), key, names)
+    todo = [n for n in names if n not in ckpt.done]
+    if ckpt.done:
+        eprint(f"继续上次未完成的任务：{len(ckpt.done)} 个地区已完成，跳过；剩余 {len(todo)} 个。")
 
-    from rag import summarize_many, write_atomic
+    def save(name: str, value) -> None:
+        if isinstance(value, dict):
+            ckpt.add_skipped(name, value["reason"])
+        else:
+            ckpt.add_summary(name, render_markdown(value), value.to_json())
+
+    from tqdm import tqdm
 
     started = time.perf_counter()
     parallel = args.parallel or ("ray" if config.get("ray.address") else "local")
-    with tqdm(total=len(regions), desc="地区摘要", unit="个", file=sys.stderr, dynamic_ncols=True) as bar:
-        results, skipped = summarize_many(config, [r.name for r in regions], make_pipeline=Pipeline,
-                                          backend=backend, parallel=parallel, workers=args.workers,
-                                          progress=lambda done, _total: bar.update(done - bar.n))
+    try:
+        with tqdm(total=len(names), initial=len(ckpt.done), desc="地区摘要", unit="个", file=sys.stderr,
+                  dynamic_ncols=True) as bar:
+            summarize_many(config, todo, make_pipeline=Pipeline, backend=backend, parallel=parallel,
+                           workers=args.workers, on_result=save,
+                           progress=lambda done, _total: bar.update(len(names) - len(todo) + done - bar.n))
+    except KeyboardInterrupt:
+        eprint(f"已中断：{len(ckpt.done)} 个地区已保存，重新运行同一命令即可继续。" if ckpt.resumable else "已中断。")
+        return 130
+    finally:
+        ckpt.close()  # kept on failure too: a rerun resumes
     total = time.perf_counter() - started
+    _write_all(args, [ckpt.done[n] for n in names], total)
+    ckpt.close(remove=True)
+    return 0
+
+
+def _write_all(args: argparse.Namespace, entries: list[dict], total: float) -> None:
+    """Write the finished job (entries of :class:`rag.summarize.checkpoint.SummaryCheckpoint`, in order)."""
+    from rag import write_atomic
+
+    done = [e for e in entries if "markdown" in e]
+    text = "\n\n---\n\n".join(e["markdown"] for e in done)
     if args.out:
-        write_atomic(args.out, "\n\n---\n\n".join(render_markdown(s) for s in results) + "\n")
-        eprint(f"已写入 {args.out}：{len(results)} 个地区，用时 {total:.1f} 秒")
+        write_atomic(args.out, text + "\n")
+        eprint(f"已写入 {args.out}：{len(done)} 个地区，用时 {total:.1f} 秒")
     if args.json:
-        print(json.dumps({"regions": [s.to_json() for s in results], "skipped": skipped,
+        print(json.dumps({"regions": [e["json"] for e in done],
+                          "skipped": [{"region": e["region"], "reason": e["skipped"]} for e in entries if "skipped" in e],
                           "timings": {"total": round(total, 3)}}, ensure_ascii=False, indent=2))
     elif not args.out:
-        print("\n\n---\n\n".join(render_markdown(s) for s in results))
-    for item in skipped:
-        eprint(f"跳过 {item['region']}：{item['reason']}")
-    return 0
+        print(text)
+    for e in entries:
+        if "skipped" in e:
+            eprint(f"跳过 {e['region']}：{e['skipped']}")

@@ -52,7 +52,8 @@ class SummarizeTask:
 
 
 def summarize_many(config: Any, names: Sequence[str], *, make_pipeline: Callable[[Any], Any], backend: str,
-                   parallel: str = "local", workers: int = 1, progress: Callable[[int, int], None] | None = None
+                   parallel: str = "local", workers: int = 1, progress: Callable[[int, int], None] | None = None,
+                   on_result: Callable[[str, RegionSummary | dict], None] | None = None
                    ) -> tuple[list[RegionSummary], list[dict]]:
     """Summarise every region in ``names``.
 
@@ -65,6 +66,8 @@ def summarize_many(config: Any, names: Sequence[str], *, make_pipeline: Callable
         parallel: ``local`` | ``threads`` | ``ray`` (:func:`rag.parallel.parallel_map`).
         workers: tasks in flight (threads / Ray).
         progress: ``progress(done, total)``.
+        on_result: ``on_result(name, summary or skipped entry)`` as each region finishes, in the
+            calling thread (``summarize --all`` saves it for a resume).
 
     Returns:
         ``(summaries in the order of names, skipped [{"region", "reason"}])``.
@@ -72,7 +75,9 @@ def summarize_many(config: Any, names: Sequence[str], *, make_pipeline: Callable
     from rag.parallel import parallel_map
 
     num_cpus = config.get("ray.num_cpus")
-    out = parallel_map(SummarizeTask(make_pipeline, config, backend), list(names), workers=workers, backend=parallel,
-                       ray_address=config.get("ray.address"), progress=progress,
+    names = list(names)
+    report = (lambda i, value: on_result(names[i], value)) if on_result else None
+    out = parallel_map(SummarizeTask(make_pipeline, config, backend), names, workers=workers, backend=parallel,
+                       ray_address=config.get("ray.address"), progress=progress, on_result=report,
                        ray_init={"num_cpus": int(num_cpus)} if num_cpus else None)
     return [r for r in out if isinstance(r, RegionSummary)], [r for r in out if isinstance(r, dict)]

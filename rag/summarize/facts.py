@@ -2,7 +2,11 @@
 
 A document contributes sentences that name the region (any alias, a place under it, or a
 reference such as ``该区`` resolved to it); when the region is the document's subject (named
-in its title, or its most-mentioned place) every sentence is eligible. Each sentence is scored
+in its title, or its most-mentioned place) every sentence is eligible. Unless the title names
+the region, a sentence counts only if the passage (chunk) it is cited by names the region
+itself (:func:`naming_chunks`), so every passage shown says whom it is about; a document that
+names it only by a bare word, without a full form or a place above it, is not used
+(:func:`confirmed`). Each sentence is scored
 for how much checkable information it carries — generic signals only:
 
 * figures (money, percentages, counts of people/households, other counts with a unit),
@@ -29,7 +33,8 @@ from rag.text.numbers import Quantity, extract_quantities
 from rag.text.sentences import split_sentences
 from rag.types import Document
 
-__all__ = ["Fact", "collect_facts", "substantive", "trim_sentence", "is_event", "family_of", "PEOPLE_UNITS"]
+__all__ = ["Fact", "collect_facts", "confirmed", "ancestors", "naming_chunks", "substantive", "trim_sentence",
+           "is_event", "family_of", "PEOPLE_UNITS"]
 
 PEOPLE_UNITS = frozenset({"人", "名", "位", "户", "人次"})
 _DURATION_UNITS = frozenset({"年", "月", "日", "天", "周", "周年", "小时", "分钟", "秒", "岁", "个月", "届", "轮"})
@@ -198,8 +203,11 @@ def collect_facts(store: RegionStore, key: str, load: DocLoader, *, max_docs: in
         entry = store.docs.get(doc_id)
         if doc is None or entry is None or doc.injected or INJECTION_FLAG in doc.flags:
             continue  # missing, or an article addressing the model: data only, never a fact
-        focus = _focus(store, doc_id, key, family)
         ms = store.mentions(doc_id)
+        if not confirmed(store, ms, key):
+            continue  # only a bare word names it: 沿河 in 沿河城站 or 沿河步道 is not 沿河县
+        focus = _focus(store, doc_id, key, family)
+        citable = None if key in store.title_keys(doc_id) else naming_chunks(entry["chunks"], ms, key)
         title_end = entry.get("title_end", 0)
         for ordinal, (s, e) in enumerate(split_sentences(doc.text)):
             if s < title_end or e - s < 8:
@@ -208,10 +216,53 @@ def collect_facts(store: RegionStore, key: str, load: DocLoader, *, max_docs: in
             mine = [m for m in inside if m.key in family]
             if not mine and not focus:
                 continue
-            facts.append(_fact(doc, entry, ordinal, s, e, mine, [m for m in inside if m.key in partners],
-                               bool(mine)))
+            fact = _fact(doc, entry, ordinal, s, e, mine, [m for m in inside if m.key in partners], bool(mine))
+            if citable is None or fact.chunk_id in citable:
+                facts.append(fact)
     _corroborate(facts)
     return facts
+
+
+def ancestors(store: RegionStore, key: str) -> set[str]:
+    """The places the gazetteer puts ``key`` under (沿河县 → 铜仁市, 贵州省)."""
+    up: set[str] = set()
+    p = store.regions[key].parent if key in store.regions else None
+    while p and p not in up:
+        up.add(p)
+        p = store.regions[p].parent if p in store.regions else None
+    return up
+
+
+def confirmed(store: RegionStore, mentions: list, key: str) -> bool:
+    """Whether a document's mentions really name region ``key``.
+
+    A bare dictionary word (``沿河``, ``中国``) is linked to a region across the whole corpus, so in
+    an unrelated article it may be a common word or another place (``沿河城站`` in Beijing,
+    ``沿河步道``). It counts only with support in the same document: a full or short form of the
+    region (``沿河县``, ``沿河土家族自治县`` … ``沿河``), or a place the region lies in (``贵州``).
+    Provinces are linked from a fixed list and always count.
+    """
+    own = [m for m in mentions if m.key == key and m.form != "ref"]
+    if not own:
+        return False
+    if store.regions[key].level == "省" or any(m.form != "bare" for m in own):
+        return True
+    up = ancestors(store, key)
+    return any(m.key in up for m in mentions if m.form != "ref")
+
+
+def naming_chunks(chunks: list[list], mentions: list, key: str) -> set[str]:
+    """Ids of the chunks that name region ``key`` itself (a name or alias; ``该县``-style references
+    and places under it do not count).
+
+    A fact is cited by its chunk, so a fact may only come from a chunk that names the region
+    (or from a document whose title does): otherwise a passage shown as evidence about the
+    region would not say it is about the region, which is how passing mentions in off-topic
+    articles (a place named once in a court report, ``全市`` resolved to the wrong city) would
+    leak into a summary.
+    """
+    spots = [m.start for m in mentions if m.key == key and m.form != "ref"]
+    return {c for c, a, b in chunks if any(a <= x < b for x in spots)}
 
 
 def _fact(doc: Document, entry: dict, ordinal: int, s: int, e: int, mine, partner_ms, explicit: bool) -> Fact:
