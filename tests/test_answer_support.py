@@ -209,3 +209,13 @@ def test_a_judge_trusted_sentence_of_another_year_does_not_support():
     ps = passages_from_texts(["2019年，青山县茶园面积继续扩大。当年全县收获干茶约三百吨。"])
     res = check_support(info, ps, judged=_judged(ps, {(0, 1): 0.95}), trust=0.7)
     assert not res.supported
+
+
+def test_when_the_rules_find_support_the_judge_adds_nothing():
+    info = analyze_question("青山县去年投入了多少帮扶资金？")
+    ps = passages_from_texts(["青山县去年投入帮扶资金880万元。另有社会捐款约120万元用于修路。"])
+    plain = check_support(info, ps)
+    res = check_support(info, ps, judged=_judged(ps, {(0, 1): 0.9}), trust=0.7)
+    assert plain.supported and res.supported
+    assert [(s.start, s.end) for s in res.best] == [(s.start, s.end) for s in plain.best]
+    assert not any(s.supported for s in res.scores if s.start > 0)  # the judge's sentence stays out
