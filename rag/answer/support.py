@@ -240,8 +240,8 @@ def score_sentences(info: QuestionInfo, passages: Sequence[Passage], *,
         min_coverage: coverage a supporting sentence needs.
         judged: per passage, the evidence judge's centre sentences ``(start, end, score)``
             (:class:`rag.answer.rerank.Reranked`); None without the judge.
-        trust: judge score from which a sentence supports without the keyword rules
-            (``judge.trust_above``).
+        trust: judge score from which a sentence is ``judge_ok`` (``judge.trust_above``);
+            :func:`check_support` lets such sentences support when the rules find none.
 
     Returns:
         All sentence scores, best first (ties: passage order, then position). A sentence
@@ -313,7 +313,7 @@ def _score_passage(info: QuestionInfo, pi: int, p: Passage, seen: set[tuple[str,
         s.judge = _judge_of(judged, a, b)
         s.judge_ok = (s.judge is not None and s.judge >= trust and in_passage and years_ok and periods_ok
                       and s.target_ok and not _QUESTION_END.search(sent))
-        s.supported = (s.gates_ok and s.coverage >= min_coverage) or s.judge_ok
+        s.supported = s.gates_ok and s.coverage >= min_coverage  # the rules; check_support may add the judge's
         out.append(s)
     return out
 
@@ -335,14 +335,13 @@ def check_support(info: QuestionInfo, passages: Sequence[Passage], *,
         best near misses) and a short Chinese ``reason`` when unsupported.
     """
     scores = score_sentences(info, passages, min_coverage=min_coverage, judged=judged, trust=trust)
-    good = [s for s in scores if s.gates_ok and s.coverage >= min_coverage]
-    ruled = {id(s) for s in good}
-    trusted = sorted((s for s in scores if s.supported and id(s) not in ruled), key=lambda s: -(s.judge or 0.0))
+    good = [s for s in scores if s.supported]
     if good:  # the rules found support: on news figures they read better than the judge, theirs stand
-        for s in trusted:
-            s.supported = False
         return SupportResult(True, good, "", scores)
-    if trusted:  # the rules found none: the judge's sentences lead the evidence
+    trusted = sorted((s for s in scores if s.judge_ok), key=lambda s: -(s.judge or 0.0))
+    if trusted:  # the rules found none: the judge's sentences support and lead the evidence
+        for s in trusted:
+            s.supported = True
         return SupportResult(True, trusted, "", trusted + [s for s in scores if not s.supported])
     if not scores:
         return SupportResult(False, [], "没有可用的段落", scores)
