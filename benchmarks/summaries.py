@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -115,12 +117,21 @@ def main() -> int:
     ap.add_argument("--backend", default="llama_cpp,extractive", help="comma-separated backends")
     ap.add_argument("--skip-all", action="store_true", help="skip the --all timing")
     ap.add_argument("--min-mentions", type=int, default=3)
+    ap.add_argument("--regions", default=str(SHARED / "eval" / "seed_regions_dev.jsonl"),
+                    help="region expectations (JSONL: region, aliases, key_facts, gold_docs); e.g. "
+                         "benchmarks/data/archive_regions.jsonl with --index over the archive")
+    ap.add_argument("--out", default="summaries", help="result name under benchmarks/results/")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     args = ap.parse_args()
-    pipe = Pipeline(load_config(overrides={"index_dir": str(ensure_index(args.index))}))
+    overrides = {"index_dir": str(ensure_index(args.index))}
+    for kv in args.set:
+        key, _, value = kv.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    pipe = Pipeline(load_config(overrides=overrides))
     t = time.perf_counter()
     store = update_regions(pipe.index)
     gazetteer_s = time.perf_counter() - t
-    items = load_jsonl(SHARED / "eval" / "seed_regions_dev.jsonl")
+    items = load_jsonl(Path(args.regions))
     result = {"machine": machine(), "gazetteer": {"regions": len(store.regions), "pairs": len(store.pairs),
                                                   "seconds": round(gazetteer_s, 2)}, "backends": {}}
     for backend in [b.strip() for b in args.backend.split(",") if b.strip()]:
@@ -134,7 +145,8 @@ def main() -> int:
             entry["all"] = run_all(pipe, store, backend, llm, args.min_mentions)
         result["backends"][backend] = entry
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    out = write_result("summaries", result)
+    result["regions_file"] = Path(args.regions).name
+    out = write_result(args.out, result)
     print(markdown(result))
     print(f"\n写入 {out}", file=sys.stderr)
     return 0
@@ -157,6 +169,16 @@ def markdown(result: dict) -> str:
                          f"{_pct(r['cited_share'])} ({r['sentences']}) | {len(r['ungrounded_numbers'])} | "
                          f"{r['removed']} | "
                          f"{conflict} | {r['seconds']} |")
+        covs = [r["key_fact_coverage"] for r in entry["regions"] if r["key_fact_coverage"] is not None]
+        if covs:
+            found = sum(sum(r["key_facts"].values()) for r in entry["regions"])
+            total = sum(len(r["key_facts"]) for r in entry["regions"])
+            missed = "; ".join(f"{r['region']}: {'、'.join(k for k, v in r['key_facts'].items() if not v)}"
+                               for r in entry["regions"] if not all(r["key_facts"].values()))
+            lines.append(f"| {backend} | all regions: {found}/{total} key facts "
+                         f"(mean per region {_pct(sum(covs) / len(covs))}) | | | | | | | |")
+            if missed:
+                lines.append(f"| {backend} | missed: {missed} | | | | | | | |")
         if "all" in entry:
             a = entry["all"]
             lines.append(f"| {backend} | --all ({a['regions']} regions) | | | | | | | {a['total_seconds']} |")

@@ -68,7 +68,9 @@ class Fact:
         corroborated: how many of its totals (money, rates, people) and named terms another
             document repeats.
         named_repeats: how many of its named terms another document repeats.
-        score: informativeness (higher is better).
+        score: informativeness (higher is better; the judge's share included when it ran).
+        judged: the evidence judge's best probability over the typed questions (0.0 = not judged).
+        answers: the judge's probability per typed question (:mod:`rag.summarize.judged`).
     """
 
     doc_id: str
@@ -88,6 +90,8 @@ class Fact:
     corroborated: int = 0
     named_repeats: int = 0
     score: float = 0.0
+    judged: float = 0.0
+    answers: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -90,18 +90,31 @@ def _redundant(f: Fact, chosen: Sequence[Fact]) -> bool:
     return False
 
 
-def select_facts(facts: Sequence[Fact], k: int, *, in_document_order: bool = True) -> list[Fact]:
+def select_facts(facts: Sequence[Fact], k: int, *, in_document_order: bool = True,
+                 min_judged: float = 0.3) -> list[Fact]:
     """Up to ``k`` informative, non-redundant facts, in document order (else in selection order).
 
-    Quotas keep the kinds a reader needs besides the highest-scoring (figure-dense) facts:
-    the best sentence naming a pairing partner, up to two dated events and up to two named
-    initiatives (quoted terms; those another report repeats first); the rest by score.
+    Quotas keep the kinds a reader needs besides the highest-scoring (figure-dense) facts, in
+    this order: the best-judged fact for each typed question the evidence judge scored
+    (:mod:`rag.summarize.judged`; at least ``min_judged``), the best sentence naming a pairing
+    partner, the best fact of each document not represented yet (so every report is heard),
+    up to two dated events and up to two named initiatives (quoted terms; those another report
+    repeats first); the rest by score.
     """
     ranked = sorted(facts, key=lambda f: (-f.score, f.doc_id, f.ordinal))
     by_corroboration = sorted(ranked, key=lambda f: -f.named_repeats)
     chosen: list[Fact] = []
-    for pred, n, order in ((lambda f: bool(f.partners), 1, ranked), (is_event, 2, ranked),
-                           (lambda f: bool(f.terms) and f.explicit, 2, by_corroboration), (lambda f: True, k, ranked)):
+    n_questions = max((len(f.answers) for f in facts), default=0)
+    quotas: list[tuple] = []
+    for qi in range(n_questions):
+        order = sorted((f for f in facts if len(f.answers) > qi and f.answers[qi] >= min_judged),
+                       key=lambda f, qi=qi: (-f.answers[qi], -f.score, f.doc_id, f.ordinal))
+        quotas.append((lambda f: True, 1, order))
+    quotas += [(lambda f: bool(f.partners), 1, ranked),
+               (lambda f: all(g.doc_id != f.doc_id for g in chosen), k, ranked),
+               (is_event, 2, ranked), (lambda f: bool(f.terms) and f.explicit, 2, by_corroboration),
+               (lambda f: True, k, ranked)]
+    for pred, n, order in quotas:
         taken = 0
         for f in order:
             if len(chosen) >= k or taken >= n:

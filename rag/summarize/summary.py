@@ -16,6 +16,7 @@ from rag.llm.registry import EXTRACTIVE, default_backend, needs_llm
 from rag.regions.corpus import RegionStore
 from rag.regions.model import Pair
 from rag.summarize.facts import Fact, collect_facts, family_of
+from rag.summarize.judged import JUDGE_DEFAULTS, judge_facts, typed_questions
 from rag.summarize.figures import Conflict, FigureRow, figure_rows, find_conflicts, select_rows
 from rag.summarize.reduce import (SummarySentence, Verified, add_coverage, build_summary_messages,
                                   conflict_sentence, conflict_stated, extractive_sentences, select_facts, split_marked,
@@ -128,6 +129,31 @@ def _settings(config: Any) -> dict[str, int]:
     return {k: int(section.get(k, v)) for k, v in DEFAULTS.items()}
 
 
+def _judge_settings(config: Any) -> dict[str, float] | None:
+    """The judge settings of section ``summarize`` (None when ``summarize.judge`` is off or no config)."""
+    if config is None:
+        return None
+    section = config.get("summarize") or {}
+    if not section.get("judge", True):
+        return None
+    return {k: float(section.get(k, v)) for k, v in JUDGE_DEFAULTS.items()}
+
+
+def _judge_facts(facts: list[Fact], region: Any, store: RegionStore, config: Any, judge: Any) -> dict[str, Any]:
+    """Score the facts with the evidence judge against the region's typed questions (in place)."""
+    settings = _judge_settings(config)
+    if settings is None:
+        return {}
+    if judge is None:
+        from rag.judge.model import load_judge
+
+        judge = load_judge(config)
+    questions = typed_questions(region.name, facts, paired=bool(store.pairs_of(region.name)))
+    stats = judge_facts(facts, questions, judge, limit=int(settings["judge_facts"]),
+                        per_doc=int(settings["judge_per_doc"]), weight=settings["judge_weight"])
+    return {**stats, "questions": [q for q, _ in questions], "min": settings["judge_min"]}
+
+
 def _suggest(store: RegionStore, name: str) -> str:
     near = [r.name for r in store.search(name[:1], limit=5)] if name else []
     near = near or [r.name for r in store.search("", limit=5)]
@@ -135,7 +161,8 @@ def _suggest(store: RegionStore, name: str) -> str:
 
 
 def summarize_region(store: RegionStore, name: str, load: Callable[[str], Document | None], *,
-                     config: Any = None, backend: str = EXTRACTIVE, llm: Any = None) -> RegionSummary:
+                     config: Any = None, backend: str = EXTRACTIVE, llm: Any = None, judge: Any = None
+                     ) -> RegionSummary:
     """Summarise the region ``name`` (any alias or script).
 
     Args:
@@ -146,6 +173,8 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
         backend: a backend name of :mod:`rag.llm.registry` (used for the label; ``llm`` generates);
             one without an LLM (``extractive``) digests the facts instead.
         llm: an :class:`rag.llm.LLMBackend`, required when ``backend`` needs an LLM.
+        judge: an :class:`rag.judge.model.EvidenceJudge` to pick facts with (default: the
+            configured one when ``summarize.judge`` is on and ``config`` is given).
 
     Returns:
         The verified :class:`RegionSummary`.
@@ -154,6 +183,7 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
         RegionNotFoundError: unknown name (the message suggests known regions).
         SummaryError: no sentence of the corpus is about the region.
         rag.llm.LLMError: the backend failed.
+        rag.judge.model.JudgeMissingError: the judge is on but not prepared (names ``shanhai models prepare``).
     """
     t0 = time.perf_counter()
     opts = _settings(config)
@@ -166,7 +196,11 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
         raise SummaryError(f"文档中没有关于“{region.name}”的可用句子，无法生成摘要")
     figures = _figures(facts, opts["max_figures"])
     timings: dict[str, float] = {"map": time.perf_counter() - t0}
-    chosen = select_facts(facts, opts["facts"] if needs_llm(backend) else opts["digest_sentences"])
+    judged = _judge_facts(facts, region, store, config, judge)
+    timings["judge"] = judged.get("seconds", 0.0)
+    min_judged = judged.get("min", 1.0)
+    chosen = select_facts(facts, opts["facts"] if needs_llm(backend) else opts["digest_sentences"],
+                          min_judged=min_judged)
     for f in chosen:
         book.number(f.doc_id, f.chunk_id)
     number = {c: p.n for c, p in book.by_chunk.items()}
@@ -183,13 +217,14 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
     if origin == "llm":
         # the key facts (same quotas as the selection: partner, dated events, named initiatives,
         # top scores) an LLM summary must not drop; missing ones are appended, cited
-        must = select_facts(chosen, opts["coverage"], in_document_order=False)
+        must = select_facts(chosen, opts["coverage"], in_document_order=False, min_judged=min_judged)
         _extend(ver, book, add_coverage(ver.kept, must, number), "coverage")
     for r in figures:
         r.n = book.number(r.doc_id, r.chunk_id)
     conflicts = _add_conflicts(ver, book, figures)
     _attach_support(book, ver.support, figures)
     checks = _final_checks(ver, book, len(facts))
+    checks["judge"] = {k: v for k, v in judged.items() if k != "min"}
     timings["verify"] = time.perf_counter() - t2
     timings["total"] = time.perf_counter() - t0
     if stats is not None:

@@ -61,7 +61,7 @@ _COUNT = {"平米": "平方米", "千米": "公里", "千克": "公斤", "周岁
     "人次 人 名 位 户 个月 个 家 所 座 项 批 期 次 对 亩 公顷 平方公里 平方米 公里 米 公斤 斤 吨 克 "
     "棵 株 头 只 辆 台 套 间 条 份 类 种 场 篇 件 门 倍 天 小时 分钟 周年 周 岁 年 届 轮 支 张 本 部 "
     "组 栋 层 处 片 箱 袋 盒 瓶 双 枚 艘 级 省 市 县 区 镇 乡 村 州 国 成 度 票 笔 立方米 千瓦时 千瓦 兆瓦 "
-    "℃ 秒 时 分 点 km kg cm mm kWh kW MW GW GB MB TB").split()}}
+    "℃ 秒 时 分 点 毫克 毫升 km kg cm mm mg ml mL kWh kW MW GW GB MB TB").split()}}
 _ARABIC_ONLY = {"时", "分", "点", "度", "秒"}  # 十分重要, 一点也不, 一度, 一时: words, not quantities
 _UNITS = {**_COUNT, **_MONEY, **_PERCENT, **_DATE}
 _UNIT_RE = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
