@@ -126,5 +126,15 @@ def test_cli_format_csv_and_html(seed_pipeline, tmp_path, capsys):
     assert main(["summarize", "--region", "沿河", "--backend", "extractive", "--index", str(index),
                  "--format", "html"]) == 0
     assert capsys.readouterr().out.startswith("<!DOCTYPE html>")
-    assert main(["summarize", "--all", "--format", "csv", "--index", str(index)]) == 2
-    assert "--all 只支持 Markdown" in capsys.readouterr().err
+    assert main(["summarize", "--all", "--format", "html", "--index", str(index)]) == 2
+    assert "--all 不支持 html" in capsys.readouterr().err
+    every = tmp_path / "all.csv"
+    assert main(["summarize", "--all", "--backend", "extractive", "--format", "csv", "--index", str(index),
+                 "--out", str(every)]) == 0
+    table = list(csv.DictReader(io.StringIO(every.read_text(encoding="utf-8-sig"), newline="")))
+    assert tuple(table[0]) == ("region", *FIGURE_COLUMNS)
+    regions = {r["region"] for r in table}
+    assert {"沿河县", "靖远县"} <= regions  # one table for every region, each row naming its region
+    own = [r for r in table if r["region"] == "沿河县"]
+    assert [r["value"] for r in own] == [r["value"] for r in rows]  # the same rows, in the same order, as --region
+    assert all(r["doc_id"] and r["end"] for r in table)

@@ -28,12 +28,12 @@ def add_parsers(sub, common) -> None:
     p.add_argument("--backend", help=f"生成后端：{describe_backends()}（默认：配置 summarize.backend，否则 answer.backend）")
     p.add_argument("--json", action="store_true", help="输出 JSON")
     p.add_argument("--format", choices=["md", "csv", "json", "html"], default="md",
-                   help="--region 的输出格式：md（默认）、csv（关键数字表，带引用位置，Excel 可直接打开）、"
-                        "json（摘要句与关键数字，带引用）、html（独立网页）；--all 只支持 md")
+                   help="输出格式：md（默认）、csv（关键数字表，带引用位置，Excel 可直接打开；--all 时所有地区一张表，"
+                        "首列为地区）、json（摘要句与关键数字，带引用）、html（独立网页，仅 --region）")
     p.add_argument("--compare", nargs="?", const="", metavar="指标",
                    help="--region 的 html / md（--out）中加上与共享帮扶方的其他地区的对比图（其他地区用抽取式后端摘要）；"
                         "可指定指标，如 帮扶资金（默认：这些地区共有最多的指标）")
-    p.add_argument("--out", help="把结果（格式见 --format）写入该文件（--all 时所有地区的 Markdown 写入同一文件）")
+    p.add_argument("--out", help="把结果（格式见 --format）写入该文件（--all 时所有地区写入同一文件）")
     p.add_argument("--parallel", choices=["local", "threads", "ray"],
                    help="--all 时的并行方式（默认：配置了 ray.address 则用 ray，否则本机逐个）")
     p.add_argument("--workers", type=int, default=1, help="--all 时同时处理的地区数（threads / ray）")
@@ -106,8 +106,8 @@ def _peers(store, s, pipe) -> list:
 def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
     from rag import Pipeline, create_llm, export_summary, summarize_region, summary_backend
 
-    if args.all and args.format != "md":
-        eprint("--all 只支持 Markdown（--format md）；其他格式请逐个地区用 --region 导出，或用 --json。")
+    if args.all and args.format == "html":
+        eprint("--all 不支持 html（每个地区一页）：请用 md、csv（所有地区的关键数字一张表）或 json，或逐个地区用 --region 导出。")
         return 2
     pipe = Pipeline(config)
     store = _store(pipe)
@@ -182,17 +182,25 @@ def _write_all(args: argparse.Namespace, entries: list[dict], total: float) -> N
     """Write the finished job (entries of :class:`rag.summarize.checkpoint.SummaryCheckpoint`, in order)."""
     from rag import write_atomic
 
+    from rag.summarize.export import all_figures_csv
+
     done = [e for e in entries if "markdown" in e]
-    text = "\n\n---\n\n".join(e["markdown"] for e in done)
+    as_json = json.dumps({"regions": [e["json"] for e in done],
+                          "skipped": [{"region": e["region"], "reason": e["skipped"]} for e in entries if "skipped" in e],
+                          "timings": {"total": round(total, 3)}}, ensure_ascii=False, indent=2) + "\n"
+    if args.format == "csv":
+        text = all_figures_csv([e["json"] for e in done])
+    elif args.format == "json":
+        text = as_json
+    else:
+        text = "\n\n---\n\n".join(e["markdown"] for e in done) + "\n"
     if args.out:
-        write_atomic(args.out, text + "\n")
+        write_atomic(args.out, text, encoding="utf-8-sig" if args.format == "csv" else "utf-8")
         eprint(f"已写入 {args.out}：{len(done)} 个地区，用时 {total:.1f} 秒")
     if args.json:
-        print(json.dumps({"regions": [e["json"] for e in done],
-                          "skipped": [{"region": e["region"], "reason": e["skipped"]} for e in entries if "skipped" in e],
-                          "timings": {"total": round(total, 3)}}, ensure_ascii=False, indent=2))
+        sys.stdout.write(as_json)
     elif not args.out:
-        print(text)
+        sys.stdout.write(text)
     for e in entries:
         if "skipped" in e:
             eprint(f"跳过 {e['region']}：{e['skipped']}")

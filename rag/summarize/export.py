@@ -23,23 +23,26 @@ import csv
 import io
 import json
 import re
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
 from rag.summarize.charts import Chart, timeline_chart
 from rag.summarize.compare import compare_points, comparison_chart, label_core, shared_measures
+from rag.summarize.figures import FigureRow
 from rag.summarize.labels import group_rows
 from rag.summarize.render import md_escape, render_markdown
 from rag.summarize.summary import RegionSummary
 from rag.text.citations import CITATION_MARKERS_RE, parse_markers
 from rag.text.escape import esc
 
-__all__ = ["FORMATS", "FIGURE_COLUMNS", "figure_records", "sentence_records", "summary_csv", "summary_json",
+__all__ = ["FORMATS", "FIGURE_COLUMNS", "figure_records", "all_figures_csv", "sentence_records", "summary_csv", "summary_json",
            "summary_html", "export_text", "export_summary", "write_atomic", "timeline_file", "comparison_file",
            "comparison"]
 
 FORMATS = ("md", "csv", "json", "html")
+_ROW_FIELDS = frozenset(f.name for f in fields(FigureRow))
 # The key-figures columns of CSV (and the keys of JSON's "figures"), in order.
 FIGURE_COLUMNS = ("n", "label", "measure", "value", "unit", "kind", "period", "date", "source", "conflict_group",
                   "also_in", "doc_id", "chunk_id", "start", "end", "sentence")
@@ -49,10 +52,31 @@ def figure_records(s: RegionSummary) -> list[dict[str, Any]]:
     """The key-figures table as plain records (keys :data:`FIGURE_COLUMNS`), rows of one measure
     together (:func:`group_rows`); ``n`` is the passage number, ``label`` the whole-word label shown,
     ``measure`` the raw phrase conflicts are decided on."""
+    return _records(s.figures)
+
+
+def _records(rows: Sequence[FigureRow]) -> list[dict[str, Any]]:
     return [{"n": r.n, "label": r.label, "measure": r.measure, "value": r.value, "unit": r.unit, "kind": r.kind,
              "period": r.period, "date": r.date, "source": r.source, "conflict_group": r.conflict,
              "also_in": list(r.also_in), "doc_id": r.doc_id, "chunk_id": r.chunk_id, "start": r.start,
-             "end": r.end, "sentence": r.sentence} for r in group_rows(s.figures)]
+             "end": r.end, "sentence": r.sentence} for r in group_rows(rows)]
+
+
+def all_figures_csv(summaries: Sequence[dict[str, Any]]) -> str:
+    """One key-figures table for many regions (``summarize --all --format csv``): a ``region`` column
+    and then :data:`FIGURE_COLUMNS`, each region's rows grouped by measure as in :func:`summary_csv`.
+
+    Args:
+        summaries: :meth:`RegionSummary.to_json` dicts (what ``summarize --all`` checkpoints).
+    """
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(("region", *FIGURE_COLUMNS))
+    for data in summaries:
+        rows = [FigureRow(**{k: v for k, v in f.items() if k in _ROW_FIELDS}) for f in data.get("figures", [])]
+        for rec in _records(rows):
+            writer.writerow([data["region"], *(_csv_cell(rec[c]) for c in FIGURE_COLUMNS)])
+    return buf.getvalue()
 
 
 def sentence_records(s: RegionSummary) -> list[dict[str, Any]]:
