@@ -215,8 +215,9 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
     t2 = time.perf_counter()
     ver = verify_sentences(pieces, [p.text for p in book.passages], [p.header() for p in book.passages], origin)
     if origin == "llm":
-        # the key facts (same quotas as the selection: partner, dated events, named initiatives,
-        # top scores) an LLM summary must not drop; missing ones are appended, cited
+        # the key facts an LLM summary must not drop (same quotas as the selection: best-judged
+        # answers, partner, one per document, dated events, named initiatives, top scores);
+        # missing ones are appended, cited
         must = select_facts(chosen, opts["coverage"], in_document_order=False, min_judged=min_judged)
         _extend(ver, book, add_coverage(ver.kept, must, number), "coverage")
     for r in figures:
@@ -224,7 +225,7 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
     conflicts = _add_conflicts(ver, book, figures)
     _attach_support(book, ver.support, figures)
     checks = _final_checks(ver, book, len(facts))
-    checks["judge"] = {k: v for k, v in judged.items() if k != "min"}
+    checks["judge"] = {k: v for k, v in judged.items() if k not in ("min", "seconds")}  # time: in timings
     timings["verify"] = time.perf_counter() - t2
     timings["total"] = time.perf_counter() - t0
     if stats is not None:
