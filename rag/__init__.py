@@ -21,7 +21,8 @@ package, so a summary is :meth:`Pipeline.summarize` or :func:`summarize_region`)
 * Regions and summaries: :func:`update_regions`, :func:`regions_stale`, :func:`summarize_region`,
   :func:`summarize_many` (resumable through :class:`SummaryCheckpoint`, :func:`summary_checkpoint_path`),
   :func:`summary_backend`, :func:`render_markdown`, :func:`export_summary`
-  (Markdown, CSV, JSON or HTML, written atomically; :func:`write_atomic` for other text), :func:`regions_text`,
+  (Markdown, CSV, JSON or HTML, written atomically; :func:`write_atomic` for other text),
+  :func:`all_figures_csv` (every region's key figures as one CSV), :func:`regions_text`,
   :func:`group_rows` (key-figure rows ordered by label), charts (inline SVG, points and bars linking
   to passages): :func:`timeline_chart` (each measure over time), :func:`peer_regions`,
   :func:`shared_measures`, :func:`compare_points`, :func:`comparison_chart` (regions compared on one measure),
@@ -89,6 +90,7 @@ _EXPORTS: dict[str, str] = {  # public name -> module that defines it (imported 
     "RegionNotFoundError": "rag.summarize",
     "SummaryError": "rag.summarize",
     "export_summary": "rag.summarize.export",
+    "all_figures_csv": "rag.summarize.export",
     "regions_stale": "rag.regions.store",
     "regions_text": "rag.summarize.render",
     "render_markdown": "rag.summarize.render",

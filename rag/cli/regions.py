@@ -182,7 +182,7 @@ def _write_all(args: argparse.Namespace, entries: list[dict], total: float) -> N
     """Write the finished job (entries of :class:`rag.summarize.checkpoint.SummaryCheckpoint`, in order)."""
     from rag import write_atomic
 
-    from rag.summarize.export import all_figures_csv
+    from rag import all_figures_csv
 
     done = [e for e in entries if "markdown" in e]
     as_json = json.dumps({"regions": [e["json"] for e in done],
