@@ -180,25 +180,26 @@ def _summarize_all(args: argparse.Namespace, config: Config, pipe, store, backen
 
 def _write_all(args: argparse.Namespace, entries: list[dict], total: float) -> None:
     """Write the finished job (entries of :class:`rag.summarize.checkpoint.SummaryCheckpoint`, in order)."""
-    from rag import write_atomic
-
-    from rag import all_figures_csv
+    from rag import all_figures_csv, write_atomic
 
     done = [e for e in entries if "markdown" in e]
-    as_json = json.dumps({"regions": [e["json"] for e in done],
-                          "skipped": [{"region": e["region"], "reason": e["skipped"]} for e in entries if "skipped" in e],
-                          "timings": {"total": round(total, 3)}}, ensure_ascii=False, indent=2) + "\n"
+
+    def as_json() -> str:
+        return json.dumps({"regions": [e["json"] for e in done],
+                           "skipped": [{"region": e["region"], "reason": e["skipped"]} for e in entries if "skipped" in e],
+                           "timings": {"total": round(total, 3)}}, ensure_ascii=False, indent=2) + "\n"
+
     if args.format == "csv":
         text = all_figures_csv([e["json"] for e in done])
     elif args.format == "json":
-        text = as_json
+        text = as_json()
     else:
         text = "\n\n---\n\n".join(e["markdown"] for e in done) + "\n"
     if args.out:
         write_atomic(args.out, text, encoding="utf-8-sig" if args.format == "csv" else "utf-8")
         eprint(f"已写入 {args.out}：{len(done)} 个地区，用时 {total:.1f} 秒")
     if args.json:
-        sys.stdout.write(as_json)
+        sys.stdout.write(text if args.format == "json" else as_json())
     elif not args.out:
         sys.stdout.write(text)
     for e in entries:

@@ -23,7 +23,6 @@ import csv
 import io
 import json
 import re
-from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -42,7 +41,6 @@ __all__ = ["FORMATS", "FIGURE_COLUMNS", "figure_records", "all_figures_csv", "se
            "comparison"]
 
 FORMATS = ("md", "csv", "json", "html")
-_ROW_FIELDS = frozenset(f.name for f in fields(FigureRow))
 # The key-figures columns of CSV (and the keys of JSON's "figures"), in order.
 FIGURE_COLUMNS = ("n", "label", "measure", "value", "unit", "kind", "period", "date", "source", "conflict_group",
                   "also_in", "doc_id", "chunk_id", "start", "end", "sentence")
@@ -73,7 +71,7 @@ def all_figures_csv(summaries: Sequence[dict[str, Any]]) -> str:
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(("region", *FIGURE_COLUMNS))
     for data in summaries:
-        rows = [FigureRow(**{k: v for k, v in f.items() if k in _ROW_FIELDS}) for f in data.get("figures", [])]
+        rows = [FigureRow(**f) for f in data.get("figures", [])]
         for rec in _records(rows):
             writer.writerow([data["region"], *(_csv_cell(rec[c]) for c in FIGURE_COLUMNS)])
     return buf.getvalue()

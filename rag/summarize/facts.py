@@ -34,7 +34,7 @@ from rag.text.sentences import split_sentences
 from rag.types import Document
 
 __all__ = ["Fact", "collect_facts", "confirmed", "ancestors", "naming_chunks", "substantive", "trim_sentence",
-           "is_event", "family_of", "PEOPLE_UNITS"]
+           "is_event", "family_of", "answer_kind", "PEOPLE_UNITS"]
 
 PEOPLE_UNITS = frozenset({"人", "名", "位", "户", "人次"})
 _DURATION_UNITS = frozenset({"年", "月", "日", "天", "周", "周年", "小时", "分钟", "秒", "岁", "个月", "届", "轮"})
@@ -102,6 +102,14 @@ def substantive(q: Quantity) -> bool:
     if q.kind in ("money", "percent"):
         return True
     return q.kind == "count" and q.unit not in _DURATION_UNITS and q.value >= 10
+
+
+def answer_kind(q: Quantity) -> str | None:
+    """The answer type a substantive figure gives: ``money``, ``percent``, ``people`` (a count of
+    people or households), or None for other counts — the totals a reader compares."""
+    if q.kind in ("money", "percent"):
+        return q.kind
+    return "people" if q.unit in PEOPLE_UNITS else None
 
 
 def is_event(f: Fact) -> bool:
@@ -278,8 +286,7 @@ def _fact(doc: Document, entry: dict, ordinal: int, s: int, e: int, mine, partne
     a, b = trim_sentence(doc.text, s, e, keep)
     text = doc.text[a:b]
     figures = [q.surface for q in qs if a <= s + q.start and s + q.end <= b]
-    totals = [_key(q) for q in qs if a <= s + q.start and s + q.end <= b
-              and (q.kind in ("money", "percent") or q.unit in PEOPLE_UNITS)]
+    totals = [_key(q) for q in qs if a <= s + q.start and s + q.end <= b and answer_kind(q)]
     fig_w = sum(sorted((_figure_weight(q) for q in qs if a <= s + q.start and s + q.end <= b), reverse=True)[:3])
     names = [t.group(1) for t in terms if a <= s + t.start() and s + t.end() <= b]
     partner_names = sorted({m.key for m in partner_ms if a <= m.start < b})

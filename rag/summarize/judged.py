@@ -24,7 +24,7 @@ import time
 from typing import Any, Sequence
 
 from rag.judge.windows import titled
-from rag.summarize.facts import PEOPLE_UNITS, Fact, is_event, substantive
+from rag.summarize.facts import Fact, answer_kind, is_event, substantive
 from rag.text.numbers import extract_quantities
 
 __all__ = ["typed_questions", "judge_facts", "JUDGE_DEFAULTS"]
@@ -35,15 +35,7 @@ JUDGE_DEFAULTS = {"judge_facts": 48, "judge_per_doc": 4, "judge_weight": 2.0, "j
 
 def _kinds(f: Fact) -> set[str]:
     """Answer types a fact can serve: money, people, percent (its substantive figures)."""
-    out = set()
-    for q in extract_quantities(f.text):
-        if not substantive(q):
-            continue
-        if q.kind in ("money", "percent"):
-            out.add(q.kind)
-        elif q.unit in PEOPLE_UNITS:
-            out.add("people")
-    return out
+    return {k for q in extract_quantities(f.text) if substantive(q) and (k := answer_kind(q))}
 
 
 # (question template, answer type a fact must carry to be judged for it)

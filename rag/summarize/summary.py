@@ -139,11 +139,17 @@ def _judge_settings(config: Any) -> dict[str, float] | None:
     return {k: float(section.get(k, v)) for k, v in JUDGE_DEFAULTS.items()}
 
 
-def _judge_facts(facts: list[Fact], region: Any, store: RegionStore, config: Any, judge: Any) -> dict[str, Any]:
-    """Score the facts with the evidence judge against the region's typed questions (in place)."""
+def _judge_facts(facts: list[Fact], region: Any, store: RegionStore, config: Any, judge: Any
+                 ) -> tuple[dict[str, Any], float]:
+    """Score the facts with the evidence judge against the region's typed questions (in place).
+
+    Returns:
+        The judge's stats (facts, pairs, questions, seconds; empty when off) and the score a
+        best-judged fact needs to be kept first (``summarize.judge_min``; 1.0 when off).
+    """
     settings = _judge_settings(config)
     if settings is None:
-        return {}
+        return {}, 1.0
     if judge is None:
         from rag.judge.model import load_judge
 
@@ -151,7 +157,7 @@ def _judge_facts(facts: list[Fact], region: Any, store: RegionStore, config: Any
     questions = typed_questions(region.name, facts, paired=bool(store.pairs_of(region.name)))
     stats = judge_facts(facts, questions, judge, limit=int(settings["judge_facts"]),
                         per_doc=int(settings["judge_per_doc"]), weight=settings["judge_weight"])
-    return {**stats, "questions": [q for q, _ in questions], "min": settings["judge_min"]}
+    return {**stats, "questions": [q for q, _ in questions]}, settings["judge_min"]
 
 
 def _suggest(store: RegionStore, name: str) -> str:
@@ -196,9 +202,8 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
         raise SummaryError(f"文档中没有关于“{region.name}”的可用句子，无法生成摘要")
     figures = _figures(facts, opts["max_figures"])
     timings: dict[str, float] = {"map": time.perf_counter() - t0}
-    judged = _judge_facts(facts, region, store, config, judge)
-    timings["judge"] = judged.get("seconds", 0.0)
-    min_judged = judged.get("min", 1.0)
+    judged, min_judged = _judge_facts(facts, region, store, config, judge)
+    timings["judge"] = judged.pop("seconds", 0.0)  # time goes in timings, never in checks
     chosen = select_facts(facts, opts["facts"] if needs_llm(backend) else opts["digest_sentences"],
                           min_judged=min_judged)
     for f in chosen:
@@ -225,7 +230,7 @@ def summarize_region(store: RegionStore, name: str, load: Callable[[str], Docume
     conflicts = _add_conflicts(ver, book, figures)
     _attach_support(book, ver.support, figures)
     checks = _final_checks(ver, book, len(facts))
-    checks["judge"] = {k: v for k, v in judged.items() if k not in ("min", "seconds")}  # time: in timings
+    checks["judge"] = judged
     timings["verify"] = time.perf_counter() - t2
     timings["total"] = time.perf_counter() - t0
     if stats is not None:
