@@ -15,6 +15,19 @@ SHARED = Path(os.environ.get("SHANHAI_SHARED", ROOT.parent / "shared")).resolve(
 RESULTS = ROOT / "benchmarks" / "results"
 
 
+def config_overrides(items: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as config overrides (values read as YAML), like ``shanhai --set``."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set needs KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def load_jsonl(path: Path) -> list[dict]:
     """Read a JSONL file into a list of dicts (blank lines skipped)."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

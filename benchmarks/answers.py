@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import config_overrides  # noqa: E402
 from rag.config import load_config  # noqa: E402
 from rag.eval.metrics import (answer_accuracy, citation_precision, claims_from_answer, is_refusal,  # noqa: E402
                               latency_summary, mean_defined, number_grounding_rate)
@@ -211,9 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="only the first N items")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     args = ap.parse_args(argv)
-    import yaml
-
-    overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides = config_overrides(args.set)
     overrides["index_dir"] = str(ensure_index(args.index, load_config(overrides=overrides)))
     config = load_config(overrides=overrides)
     pipe = Pipeline(config)

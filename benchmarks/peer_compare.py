@@ -45,9 +45,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-import yaml  # noqa: E402
 
-from benchmarks._common import RESULTS, SHARED, load_jsonl, machine, peak_rss_mb, write_result  # noqa: E402
+from benchmarks._common import RESULTS, SHARED, config_overrides, load_jsonl, machine, peak_rss_mb, write_result  # noqa: E402
 from benchmarks.peer_pipeline import TOP_K, PeerPipeline, iter_articles  # noqa: E402
 from rag.eval.metrics import answer_bearing_hit, hit_at_k, latency_summary, unique_in_order  # noqa: E402
 
@@ -289,11 +288,7 @@ def run(args) -> dict:
     from rag.config import load_config
     from rag.pipeline import Pipeline
 
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key.strip()] = yaml.safe_load(value)
-    config = load_config(overrides=overrides)
+    config = load_config(overrides=config_overrides(args.set))
     work = Path(args.work or tempfile.mkdtemp(prefix="shanhai-peer-"))
     encoder = Pipeline(config).encoder
     encoder.encode_passages(["预热"])  # load the model before anything is timed

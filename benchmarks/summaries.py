@@ -25,13 +25,11 @@ import sys
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import RESULTS, SHARED, load_jsonl, machine, peak_rss_mb, write_result  # noqa: E402
+from _common import RESULTS, SHARED, config_overrides, load_jsonl, machine, peak_rss_mb, write_result  # noqa: E402
 
 from rag.config import load_config  # noqa: E402
 from rag.llm.factory import create_llm  # noqa: E402
@@ -123,10 +121,7 @@ def main() -> int:
     ap.add_argument("--out", default="summaries", help="result name under benchmarks/results/")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     args = ap.parse_args()
-    overrides = {"index_dir": str(ensure_index(args.index))}
-    for kv in args.set:
-        key, _, value = kv.partition("=")
-        overrides[key] = yaml.safe_load(value)
+    overrides = {**config_overrides(args.set), "index_dir": str(ensure_index(args.index))}
     pipe = Pipeline(load_config(overrides=overrides))
     t = time.perf_counter()
     store = update_regions(pipe.index)
