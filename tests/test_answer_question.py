@@ -20,6 +20,11 @@ from rag.answer.question import analyze_question
     ("青山茶博会是在哪一年举办的？", "date"),
     ("青山书院建于公元几年？", "date"),                          # a calendar year, not a duration
     ("青山书院已经建成几年了？", "number"),
+    ("按总面积算，青山县最大的水库为？", "text"),            # 面积 is context, the head noun comes later
+    ("青山县的人口为？", "number"),                             # the quantity noun is the head
+    ("青山县2020年人口出生率", "number"),                       # a rate after 人口 is still a measure
+    ("青山茶最早产于何处？", "entity"),
+    ("青山书院是何人创办的？", "entity"),
 ])
 def test_answer_type(question, atype):
     assert analyze_question(question).answer_type == atype

@@ -119,6 +119,12 @@ def test_postcheck_rejects_entity_not_in_supporting_sentences():
     res = check_support(info, ps)
     assert answer_grounded("对口帮扶单位是东海市港湾区[1]。", info, ps, res.best)[0]
     assert not answer_grounded("对口帮扶单位是西岭市金沙区。", info, ps, res.best)[0]
+    # the verifier's 〔未核实〕 flag on an answer that restates the question is not an ungrounded name
+    info = analyze_question("青山茶分为三种，其中包括红茶、绿茶以及哪种？")
+    ps = passages_from_texts(["青山茶按工艺分为红茶、白茶、绿茶三种，以红茶最为出名。"])
+    res = check_support(info, ps)
+    assert answer_grounded("青山茶分为三种，包括红茶、绿茶以及白茶〔未核实〕。", info, ps, res.best)[0]
+    assert not answer_grounded("青山茶分为三种，包括红茶、绿茶以及黑茶〔未核实〕。", info, ps, res.best)[0]
 
 
 def test_postcheck_rejects_entity_answer_of_only_dates_or_figures():

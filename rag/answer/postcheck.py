@@ -28,6 +28,7 @@ from typing import Sequence
 from rag.answer.passages import Passage
 from rag.answer.question import QuestionInfo
 from rag.answer.support import SentenceScore, sentences_of, unit_matches
+from rag.answer.verify import UNSUPPORTED_MARK
 from rag.text.citations import normalize_answer, strip_citations
 from rag.text.ngrams import char_bigrams, char_ngrams
 from rag.text.numbers import extract_quantities, figure_spans, same_quantity
@@ -64,7 +65,8 @@ def answer_grounded(answer: str, info: QuestionInfo, passages: Sequence[Passage]
     Returns:
         ``(ok, reason)``; ``reason`` is a short Chinese explanation when not ok.
     """
-    text = strip_citations(answer or "")
+    # the verifier's own flag (〔未核实〕) is not part of what the answer states
+    text = strip_citations(answer or "").replace(UNSUPPORTED_MARK, "")
     if not supported:
         return False, "没有能支持回答的句子"
     if info.answer_type in ("number", "date"):

@@ -51,10 +51,10 @@ _NUMBER_RE = re.compile(r"多少|几[个名人次家座项年万亿条所户岁�
 _QUANTITY_NOUN_RE = re.compile(r"(?:人数|数量|总量|产量|总产量|金额|营收|收入|票房|吞吐量|增长率|增速|增幅|降幅|规模|面积|"
                                r"价格|票价|销量|市值|估值|得分|比分|高度|长度|距离|速度|温度|人口|死亡|伤亡|利润|"
                                r"总额|总值|产值|GDP|gdp|发生率|排名|第几|比例|比重|占比)")
-_ENTITY_RE = re.compile(r"哪个|哪家|哪位|哪里|哪儿|哪国|哪座|哪所|哪支|哪款|哪部|哪种|哪一|谁|什么(?:地方|名字|公司|单位|"
+_ENTITY_RE = re.compile(r"何处|何地|何人|何种|哪个|哪家|哪位|哪里|哪儿|哪国|哪座|哪所|哪支|哪款|哪部|哪种|哪一|谁|什么(?:地方|名字|公司|单位|"
                         r"组织|机构|国家|城市|县|村|项目|品牌|产品|人)|冠军|得主|导演|主演|主角|作者|起点|终点|"
                         r"名称|叫什么|是哪|举办地|地点|所在地|发源地|主办方|获胜者|赢家")
-_ENTITY_ASK_RE = re.compile(r"哪个|哪家|哪位|哪里|哪儿|哪国|哪座|哪所|哪支|哪款|哪部|哪种|哪一|谁|什么(?:地方|名字|公司|单位|"
+_ENTITY_ASK_RE = re.compile(r"何处|何地|何人|何种|哪个|哪家|哪位|哪里|哪儿|哪国|哪座|哪所|哪支|哪款|哪部|哪种|哪一|谁|什么(?:地方|名字|公司|单位|"
                             r"组织|机构|国家|城市|县|村|项目|品牌|产品|人)|叫什么|在哪")
 _TEXT_RE = re.compile(r"是什么|什么是|怎样|怎么|如何|为什么|为何|什么意思|有何|哪方面")
 _REASON_RE = re.compile(r"为什么|为何|怎样|怎么|如何|什么意思")
@@ -225,11 +225,19 @@ def _answer_type(q: str) -> str:
         return "text"
     entity = [m.end() for m in _ENTITY_RE.finditer(q)]
     quantity = [m.end() for m in _QUANTITY_NOUN_RE.finditer(q)]
+    if quantity and not entity and _noun_after(q, quantity[-1]):
+        quantity = []  # 依面积计算，最大的湖泊为？ — the quantity noun is context, the head noun comes later
     if entity or quantity:  # the head noun comes last in Chinese: 首日票房冠军 vs 爆炸死亡人数
         return "entity" if max(entity, default=-1) >= max(quantity, default=-1) else "number"
     if _TEXT_RE.search(q):
         return "text"
     return "text"
+
+
+def _noun_after(q: str, pos: int) -> bool:
+    """Whether a noun other than a measure (…率, …数, …量, …额) follows position ``pos`` of ``q``
+    (jieba's tags)."""
+    return any(flag.startswith("n") and w[-1] not in "率数量额值比" for w, flag in _posseg().cut(q[pos:]))
 
 
 def _kind_and_unit(q: str) -> tuple[str | None, str | None]:
