@@ -30,6 +30,26 @@ def test_evidence_keeps_the_relevant_sentence_within_caps():
     assert ps[1] not in shown  # nothing relevant in it: not shown to the model
 
 
+def test_the_judges_best_sentence_is_shown_beside_the_rules_choice():
+    # the rules prefer the sentence that repeats the question's words; the judge (faked here)
+    # prefers one that words the answer differently: with evidence_judged=1 both are shown
+    info = analyze_question("青山县今年的茶叶产量是多少？")
+    worded = "青山县今年的茶叶产量备受关注，各方都在等待统计结果。"
+    answer = "据青山县农业局统计，全年采收鲜叶约3200吨。"
+    ps = passages_from_texts([worded + FILLER * 4, FILLER * 4 + answer])
+    scores = score_sentences(info, ps)
+    for s in scores:
+        s.judge = 0.9 if "3200" in ps[s.passage].text[s.start:s.end] else 0.1
+    cfg = EvidenceConfig(per_passage_chars=60, total_chars=90, neighbours=0, max_passages=5)
+    plain = "".join(p.evidence for p in select_evidence(info, ps, scores, cfg))
+    assert "3200吨" not in plain
+    for p in ps:
+        p.evidence, p.evidence_spans = "", []
+    cfg.judged = 1
+    shown = select_evidence(info, ps, scores, cfg)
+    assert "3200吨" in "".join(p.evidence for p in shown) and "备受关注" in shown[0].evidence
+
+
 def test_evidence_spans_index_the_passage_text():
     info = analyze_question("2020年青山县获得了多少帮扶资金？")
     ps = _passages()

@@ -34,3 +34,8 @@ def test_novel_segments_are_what_the_answer_adds():
     assert novel_segments("这座桥用青石砌成", "这座桥用什么砌成？") == ["青石"]
     assert novel_segments("青石县投入资金880万元", "青石县投入多少资金？") == ["880万元"]
     assert novel_segments("青石县投入多少资金", "青石县投入多少资金？") == []
+
+
+def test_an_adverb_glued_to_a_name_is_dropped():
+    assert analyze_question("青禾曾于1990年开始生产哪一种茶？").names == ["青禾"]   # not 青禾曾
+    assert analyze_question("李青曾在哪里工作？").names == ["李青"]

@@ -99,7 +99,8 @@ class Answerer:
             per_passage_chars=int(a.get("evidence_chars", 220)),
             total_chars=int(a.get("evidence_total_chars", 520)),
             neighbours=int(a.get("evidence_neighbours", 1)),
-            max_passages=int(config.get("retrieval.top_k") or 5))
+            max_passages=int(config.get("retrieval.top_k") or 5),
+            judged=int(a.get("evidence_judged", 0)) if self.rerank else 0)
 
     # -- backend -------------------------------------------------------------------------------
     @property
@@ -245,8 +246,7 @@ class Answerer:
         if not part.support.supported:
             part.refused_reason = part.support.reason
             return
-        cfg = EvidenceConfig(self.evidence.per_passage_chars, self.evidence.total_chars,
-                             self.evidence.neighbours, k)
+        cfg = replace(self.evidence, max_passages=k)
         part.shown = select_evidence(part.info, part.candidates, part.support.scores, cfg)
         part.max_tokens = max_tokens
         if self.uses_llm and part.shown:

@@ -40,6 +40,8 @@ class EvidenceConfig:
     max_passages: int = 5
     min_score: float = 0.3
     relative_min: float = 0.6
+    # the evidence judge's best sentences taken between the rules' ones (answer.evidence_judged)
+    judged: int = 0
 
 
 def trim_sentence(text: str, start: int, end: int, info: QuestionInfo, limit: int) -> list[tuple[int, int]]:
@@ -138,13 +140,28 @@ class _Chosen:
         self.total += size
 
 
+def _interleaved(scores: Sequence[SentenceScore], judged: int) -> list[tuple[SentenceScore, bool]]:
+    """The rules' order with the judge's ``judged`` best consistent sentences taken in turns
+    (rules first: rule 1, judge 1, rule 2, judge 2, …); the flag marks a judge pick."""
+    picks = sorted((s for s in scores if s.judge is not None and s.consistent),
+                   key=lambda s: -(s.judge or 0.0))[:judged]
+    out: list[tuple[SentenceScore, bool]] = []
+    seen: set[tuple[int, int]] = set()
+    for i in range(max(len(scores), len(picks))):
+        for s, flag in ((scores[i] if i < len(scores) else None, False), (picks[i] if i < len(picks) else None, True)):
+            if s is not None and (s.passage, s.start) not in seen:
+                seen.add((s.passage, s.start))
+                out.append((s, flag))
+    return out
+
+
 def _take_best(info: QuestionInfo, passages: Sequence[Passage], scores: Sequence[SentenceScore],
                cfg: EvidenceConfig, chosen: _Chosen) -> list[SentenceScore]:
     """Take the best sentences greedily (a short passage whole); returns the ones taken."""
     primary: list[SentenceScore] = []
     floor = max(cfg.min_score, cfg.relative_min * (scores[0].score if scores else 0.0))
-    for s in scores:
-        if s.score < floor and not s.supported:
+    for s, picked in _interleaved(scores, cfg.judged):
+        if s.score < floor and not s.supported and not picked:
             continue
         if s.passage not in chosen.spans and len(chosen.spans) >= cfg.max_passages:
             continue

@@ -82,6 +82,8 @@ _SLOT = frozenset("人数 数量 数目 时间 日期 地点 名称 结果 情�
 YEAR_PART_RE = re.compile(r"全年|上半年|下半年|前三季度|第?[一二三四1-4]季度")
 _PERIOD_RE = re.compile(r"全年|上半年|下半年|[一二三四1-4]季度|第[一二三四1-4]季度|前三季度|(?<!\d)1?\d月(?!\d)|年底|年末|年初")
 _INTERROGATIVE_RE = re.compile(r"多少|几|什么时候|什么|哪些|哪个|哪里|哪一?年|何时|谁|怎样|如何|为什么|是否")
+# Adverbs jieba sometimes glues to the end of a name (杜拜曾 for 杜拜 + 曾).
+_GLUED_ADVERBS = "曾将已也还被把"
 _NAME_FLAGS = {"ns", "nr", "nt", "nz", "nrt", "nrfg", "eng"}
 # Common nouns jieba tags as places: not names.
 _GENERIC_PLACES = frozenset("城市 地区 国家 省份 地方 全国 各地 东部 西部 中部 南方 北方 农村 乡村 城乡 国内 国外 海外 "
@@ -356,6 +358,9 @@ def _terms(q: str) -> tuple[list[str], list[str], set[str]]:
         if flag.startswith("v") and flag != "vn":
             verbs.add(w)
         if ((flag in _NAME_FLAGS and len(w) >= 2) or _LATIN_RE.search(w)) and w not in _GENERIC_PLACES:
+            if len(w) >= 3 and w[-1] in _GLUED_ADVERBS:  # 杜拜曾于… : jieba glued 曾 to the name
+                w = w[:-1]
+                terms[-1] = w
             names.append(w)
     terms = list(dict.fromkeys(terms))
     return terms, [n for n in dict.fromkeys(names) if n not in _GENERIC_TERMS], verbs
