@@ -8,12 +8,13 @@ Usage::
 Adds ``../shared/corpus/seeds`` to the index (unchanged articles are skipped, so re-running is
 cheap), then for the seed dev questions: answer-bearing recall@5 (every ``must_include`` figure
 in the top 5), gold document hit@1/@5, search p50/p95 through ``Pipeline.search`` (query
-embedding included, model loaded once), and answers with the configured default backend (and
-``--backend`` others): figures, refusals, and whether any citation points at an archive article
-instead of a seed article (the passages shown are checked: a cited passage whose document is not
-a seed article is an off-topic citation). Answers are stored as digests, not text.
+embedding included, model loaded once), the same with ``rerank=True`` (``search --rerank``), and
+answers with the configured default backend (and ``--backend`` others): figures, refusals, and
+whether any citation points at an archive article instead of a seed article (the passages shown
+are checked: a cited passage whose document is not a seed article is an off-topic citation).
+Answers are stored as digests, not text.
 
-Writes ``benchmarks/results/archive_qa.json``.
+Writes ``benchmarks/results/archive_qa.json`` (``--out NAME`` for another name).
 """
 
 from __future__ import annotations
@@ -32,15 +33,16 @@ from benchmarks._common import SHARED, load_jsonl, machine, peak_rss_mb, write_r
 SEEDS = SHARED / "corpus" / "seeds"
 
 
-def retrieval(pipe, items: list[dict], k: int) -> dict:
-    """Recall@k of the answer-bearing passages and gold documents, with search latency."""
+def retrieval(pipe, items: list[dict], k: int, *, rerank: bool = False) -> dict:
+    """Recall@k of the answer-bearing passages and gold documents, with search latency
+    (``rerank``: ``search --rerank``, the evidence judge over ``judge.candidates`` chunks)."""
     from rag.eval.metrics import answer_bearing_hit, hit_at_k, latency_summary, unique_in_order
 
-    pipe.search("预热", k)
+    pipe.search("预热", k, rerank=rerank)
     rows, lat = [], []
     for it in items:
         t = time.perf_counter()
-        hits = pipe.search(it["question"], k)
+        hits = pipe.search(it["question"], k, rerank=rerank)
         lat.append(time.perf_counter() - t)
         docs = unique_in_order([h.chunk.doc_id for h in hits])
         figs = it.get("must_include") or []
@@ -61,6 +63,7 @@ def main() -> int:
     ap.add_argument("-k", type=int, default=5)
     ap.add_argument("--backend", action="append", help="answer backend(s) (default: the configured one)")
     ap.add_argument("--no-answers", action="store_true", help="retrieval only")
+    ap.add_argument("--out", default="archive_qa", help="result name under benchmarks/results/")
     args = ap.parse_args()
 
     from rag.config import load_config
@@ -82,9 +85,12 @@ def main() -> int:
                                               "seed_ingest": report.summary()}}
     gold = [it for it in items if it.get("gold_docs")]
     result["retrieval"] = retrieval(pipe, gold, args.k)
-    s = result["retrieval"]
-    print(f"recall@5 (all figures) {s['recall@5_all_figures']:.3f} of {s['questions_with_figures']}; hit@1 {s['hit@1']:.3f}; "
-          f"search p50/p95 {s['search_s']['p50'] * 1000:.0f}/{s['search_s']['p95'] * 1000:.0f} ms", flush=True)
+    result["retrieval_reranked"] = retrieval(pipe, gold, args.k, rerank=True)
+    for name in ("retrieval", "retrieval_reranked"):
+        s = result[name]
+        print(f"{name}: recall@5 (all figures) {s['recall@5_all_figures']:.3f} of {s['questions_with_figures']}; "
+              f"hit@1 {s['hit@1']:.3f}; search p50/p95 {s['search_s']['p50'] * 1000:.0f}/{s['search_s']['p95'] * 1000:.0f} ms",
+              flush=True)
     if not args.no_answers:
         from benchmarks.answers import run_backend
 
@@ -105,7 +111,7 @@ def main() -> int:
             print(f"{backend}: figures {a['must_include_accuracy']:.3f} of {a['answerable']}; unanswerable refused "
                   f"{a['unanswerable_refused']}/{a['unanswerable']}; archive citations {cited_archive}", flush=True)
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    out = write_result("archive_qa", result)
+    out = write_result(args.out, result)
     print(f"wrote {out}")
     return 0
 

@@ -223,11 +223,26 @@ class Pipeline:
             logging.getLogger(__name__).warning("地区索引更新失败：%s", exc)
 
     # -- retrieval ---------------------------------------------------------------------------
-    def search(self, question: str, k: int | None = None, *, filters: Filters | None = None) -> list[Hit]:
-        """Hybrid search; ``k`` defaults to ``retrieval.top_k``."""
+    def search(self, question: str, k: int | None = None, *, filters: Filters | None = None,
+               rerank: bool = False) -> list[Hit]:
+        """Hybrid search; ``k`` defaults to ``retrieval.top_k``.
+
+        With ``rerank``, ``judge.candidates`` chunks (at least ``k``) are retrieved and ordered by
+        the evidence judge fused with the retrieval rank (:func:`rag.answer.rerank.fused_order`);
+        chunks suspected of addressing the model are not judged and come last.
+        """
         q = self.check_question(question)
-        k = self._check_k(k, search=True)
-        return self.retriever().search(q, int(k or self.config["retrieval"]["top_k"]), filters=filters)
+        k = int(self._check_k(k, search=True) or self.config["retrieval"]["top_k"])
+        if not rerank:
+            return self.retriever().search(q, k, filters=filters)
+        from rag.answer.rerank import fused_order
+        from rag.judge.model import load_judge
+
+        hits = self.retriever().search(q, max(k, int(self.config.get("judge.candidates") or 16)), filters=filters)
+        usable = [h for h in hits if not h.chunk.flagged]
+        judged = load_judge(self.config).judge(q, [h.chunk.text for h in usable], titles=[h.doc.title or "" for h in usable])
+        order = fused_order([float(s) for s in judged.passage_scores], float(self.config.get("judge.rrf_k") or 10))
+        return ([usable[i] for i in order] + [h for h in hits if h.chunk.flagged])[:k]
 
     # -- answers -----------------------------------------------------------------------------
     def warm_up(self, backend: str | None = None):

@@ -109,3 +109,33 @@ def test_real_judge_brings_the_answer_chunk_into_the_candidates(seed_pipeline, e
             moved += any(figure in p.text for p in kept)
     assert checked >= 1, "no seed question has its answer chunk below rank 8 by retrieval"
     assert moved == checked, f"{moved}/{checked}"
+
+
+def test_fused_order_puts_a_judged_answer_first_and_breaks_ties_by_retrieval():
+    from rag.answer.rerank import fused_order
+
+    assert fused_order([0.1, 0.1, 0.9, 0.1]) == [0, 2, 1, 3]  # retrieval first stays first at rrf_k 10
+    assert fused_order([0.0, 0.9, 0.1]) == [1, 0, 2]
+    assert fused_order([0.5] * 4) == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_search_rerank_on_the_real_seed_index(seed_pipeline, eval_dir):
+    """`search --rerank` returns k of the judge.candidates retrieved chunks, and over the seed dev
+    questions it holds every must_include figure in its top 5 at least as often as plain search."""
+    import json
+
+    from rag.eval.metrics import answer_bearing_hit
+
+    plain = judged = 0
+    with open(eval_dir / "seed_qa_dev.jsonl", encoding="utf-8") as fh:
+        for rec in map(json.loads, fh):
+            if not rec.get("must_include"):
+                continue
+            pool = {h.chunk.chunk_id for h in seed_pipeline.search(rec["question"], k=16)}
+            hits = seed_pipeline.search(rec["question"], k=5, rerank=True)
+            assert len(hits) == 5 and {h.chunk.chunk_id for h in hits} <= pool
+            base = seed_pipeline.search(rec["question"], k=5)
+            plain += bool(answer_bearing_hit([h.chunk.text for h in base], rec["must_include"], 5, require_all=True))
+            judged += bool(answer_bearing_hit([h.chunk.text for h in hits], rec["must_include"], 5, require_all=True))
+    assert judged >= plain, (judged, plain)

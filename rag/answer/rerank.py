@@ -47,13 +47,19 @@ def rerank(judge: Any, question: str, passages: Sequence[Passage], *, keep: int,
     withheld = [p for p in passages if p.withheld]
     judged = judge.judge(question, [p.text for p in usable], titles=[p.title or "" for p in usable])
     scores = [float(s) for s in judged.passage_scores]
-    by_judge = sorted(range(len(usable)), key=lambda i: (-scores[i], i))
-    judge_rank = {i: r for r, i in enumerate(by_judge)}
-    fused = [1.0 / (rrf_k + i + 1) + 1.0 / (rrf_k + judge_rank[i] + 1) for i in range(len(usable))]
-    order = sorted(sorted(range(len(usable)), key=lambda i: (-fused[i], i))[:keep])
+    order = sorted(fused_order(scores, rrf_k)[:keep])
     per: dict[int, list[tuple[int, int, float]]] = {}
     for w in judged.windows:
         per.setdefault(w.passage, []).append((w.window.sent_start, w.window.sent_end, float(w.score)))
     sentences = [per.get(i, []) for i in order] + [[] for _ in withheld]
     return Reranked([usable[i] for i in order] + withheld, [scores[i] for i in order],
                     judged.top, judged.seconds, sentences)
+
+
+def fused_order(scores: Sequence[float], rrf_k: float = 10.0) -> list[int]:
+    """Indices of candidates given in retrieval order, best first by reciprocal-rank fusion of
+    the retrieval rank and the rank of the judge's ``scores`` (ties: retrieval order)."""
+    by_judge = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    judge_rank = {i: r for r, i in enumerate(by_judge)}
+    fused = [1.0 / (rrf_k + i + 1) + 1.0 / (rrf_k + judge_rank[i] + 1) for i in range(len(scores))]
+    return sorted(range(len(scores)), key=lambda i: (-fused[i], i))
