@@ -8,7 +8,7 @@ Workloads:
   after its article title (what rag/answer/rerank.py judges: ``judge.candidates``; index of the
   5 seed articles in a temporary folder).
 
-Run: ``python benchmarks/judge_speed.py [--engines onnx,torch] [--threads 2] [--repeat 3]``
+Run: ``python benchmarks/judge_speed.py [--engines onnx,torch] [--threads 2] [--repeat 3] [--max-windows 0,16]``
 -> ``benchmarks/results/judge_speed.json``. Tokens per pair and the load average are recorded:
 on a shared machine the numbers are noisy.
 """
@@ -100,6 +100,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--limit", type=int, default=30, help="questions per workload")
+    p.add_argument("--max-windows", default="0", help="judge.max_windows values to compare, e.g. 0,16 (0 = all)")
     args = p.parse_args()
     from rag.config import load_config
     from rag.judge.model import EvidenceJudge, load_judge
@@ -111,11 +112,13 @@ def main() -> int:
             "seed_top16": seed_top16(config)[: args.limit]}
     out = {"machine": machine(), "threads": args.threads, "judge": str(base.folder), "results": {}}
     for engine in args.engines.split(","):
-        judge = EvidenceJudge(base.folder, engine=engine, threads=args.threads)
-        for name, sets in work.items():
-            res = measure(judge, sets, args.repeat)
-            out["results"][f"{engine}/{name}"] = res
-            print(f"{engine:5s} {name:13s} {json.dumps(res)}", file=sys.stderr, flush=True)
+        for mw in (int(x) for x in args.max_windows.split(",")):
+            judge = EvidenceJudge(base.folder, engine=engine, threads=args.threads, max_windows=mw)
+            for name, sets in work.items():
+                res = measure(judge, sets, args.repeat)
+                key = f"{engine}/{name}" + (f"/max_windows={mw}" if mw else "")
+                out["results"][key] = res
+                print(f"{key:36s} {json.dumps(res)}", file=sys.stderr, flush=True)
     out["machine"]["loadavg_at_end"] = os.getloadavg()
     out["peak_rss_mb"] = round(peak_rss_mb())
     print(write_result("judge_speed", out))

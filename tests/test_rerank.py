@@ -139,3 +139,11 @@ def test_search_rerank_on_the_real_seed_index(seed_pipeline, eval_dir):
             plain += bool(answer_bearing_hit([h.chunk.text for h in base], rec["must_include"], 5, require_all=True))
             judged += bool(answer_bearing_hit([h.chunk.text for h in hits], rec["must_include"], 5, require_all=True))
     assert judged >= plain, (judged, plain)
+
+
+def test_lexical_shortlist_keeps_the_closest_texts_and_one_per_passage():
+    from rag.judge.model import lexical_shortlist
+
+    texts = ["青山县投入资金2.5亿元", "天气晴朗", "青山县资金", "白水镇风景", "无关内容"]
+    assert lexical_shortlist("青山县投入多少资金？", texts, [0, 0, 0, 1, 2], 1) == [0, 3, 4]
+    assert lexical_shortlist("青山县投入多少资金？", texts, [0, 0, 0, 1, 2], 9) == [0, 1, 2, 3, 4]

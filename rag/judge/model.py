@@ -107,15 +107,19 @@ class EvidenceJudge:
         window_chars: window length limit (characters).
         neighbours: neighbouring sentences per side in a window.
         max_length: token limit per pair.
+        max_windows: windows scored per :meth:`judge` call (0 = all): the ones sharing most of the
+            question's character bigrams, plus the best such window of every passage.
     """
 
     def __init__(self, folder: Path, *, engine: str = "auto", threshold: float = 0.5, threads: int = 0,
-                 window_chars: int = WINDOW_CHARS, neighbours: int = NEIGHBOURS, max_length: int = 160):
+                 window_chars: int = WINDOW_CHARS, neighbours: int = NEIGHBOURS, max_length: int = 160,
+                 max_windows: int = 0):
         from rag.judge.encode import load_tokenizer
 
         self.folder = Path(folder)
         self.threshold = float(threshold)
         self.window_chars, self.neighbours = window_chars, neighbours
+        self.max_windows = int(max_windows)
         self._lock = threading.Lock()
         tok = load_tokenizer(self.folder, max_length)
         self.engine = self._engine(engine, tok, threads)
@@ -187,6 +191,9 @@ class EvidenceJudge:
             for w in sentence_windows(text, max_chars=self.window_chars, neighbours=self.neighbours):
                 items.append((pi, w, text[w.start:w.end]))
                 scored.append(titled(title, text[w.start:w.end]))
+        if 0 < self.max_windows < len(items):
+            keep = lexical_shortlist(question, scored, [pi for pi, _w, _t in items], self.max_windows)
+            items, scored = [items[i] for i in keep], [scored[i] for i in keep]
         probs = self.score(question, scored)
         best = np.zeros(len(passages), dtype=np.float32)
         windows = []
@@ -195,6 +202,20 @@ class EvidenceJudge:
             best[pi] = max(best[pi], float(p))
         return Judgement(question, windows, best, self.threshold if threshold is None else float(threshold),
                          seconds=time.perf_counter() - started)
+
+
+def lexical_shortlist(question: str, texts: Sequence[str], groups: Sequence[int], limit: int) -> list[int]:
+    """Indices (in order) of the ``limit`` texts sharing most of the question's character bigrams,
+    plus the best such text of every group (passage), so each passage keeps a score."""
+    from rag.judge.data import bigrams, overlap
+
+    grams = bigrams(prepare(question))
+    share = [overlap(grams, prepare(t)) for t in texts]
+    ranked = sorted(range(len(texts)), key=lambda i: (-share[i], i))
+    best: dict[int, int] = {}
+    for i in ranked:
+        best.setdefault(groups[i], i)
+    return sorted(set(ranked[:limit]) | set(best.values()))
 
 
 _CACHE: dict[tuple, EvidenceJudge] = {}
@@ -215,7 +236,8 @@ def load_judge(config: Any, *, progress: bool = True) -> EvidenceJudge:
     cfg = config.get("judge") or {}
     folder = judge_dir(config)
     key = (str(folder), cfg.get("engine", "auto"), int(cfg.get("threads", 0)), float(cfg.get("threshold", 0.5)),
-           int(cfg.get("window_chars", WINDOW_CHARS)), int(cfg.get("neighbours", NEIGHBOURS)))
+           int(cfg.get("window_chars", WINDOW_CHARS)), int(cfg.get("neighbours", NEIGHBOURS)),
+           int(cfg.get("max_windows", 0) or 0))
     with _CACHE_LOCK:
         if key in _CACHE:
             return _CACHE[key]
@@ -232,7 +254,7 @@ def load_judge(config: Any, *, progress: bool = True) -> EvidenceJudge:
                 raise JudgeMissingError(str(exc)) from exc
         meta_len = _max_length(folder)
         judge = EvidenceJudge(folder, engine=cfg.get("engine", "auto"), threshold=key[3], threads=key[2],
-                              window_chars=key[4], neighbours=key[5], max_length=meta_len)
+                              window_chars=key[4], neighbours=key[5], max_length=meta_len, max_windows=key[6])
         _CACHE[key] = judge
         return judge
 
