@@ -25,6 +25,8 @@ from rag.answer.question import analyze_question
     ("青山县2020年人口出生率", "number"),                       # a rate after 人口 is still a measure
     ("青山茶最早产于何处？", "entity"),
     ("青山书院是何人创办的？", "entity"),
+    ("该地区只有几座水库建在山区，其中最大的一座是？", "text"),   # 只有几座 is "a few"
+    ("青山县有几座水库？", "number"),
 ])
 def test_answer_type(question, atype):
     assert analyze_question(question).answer_type == atype

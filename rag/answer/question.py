@@ -46,7 +46,9 @@ _DATE_RE = re.compile(r"什么时候|什么时间|何时|哪一?年|哪一?天|�
 # An event verb ending the question (…上映？) asks when, unless a place or name is asked (在哪举行).
 _DATE_VERB_END_RE = re.compile(r"(?:开售|上映|开播|发布|举办|举行|开幕|成立|下水|首飞|开通)(?:的)?[？?]?$")
 _LIST_RE = re.compile(r"哪些|哪几|有什么|包括什么|包含什么|都有谁")
-_NUMBER_RE = re.compile(r"多少|几[个名人次家座项年万亿条所户岁倍天只辆台头亩吨元届枚位批期对种所支]|多[大高长远重久深宽]"
+# 几 after 只有/仅有/好/十 is "a few", not a question (只有几座山的源头…, 好几家)
+_NUMBER_RE = re.compile(r"多少|(?<!只有)(?<!仅有)(?<![好十])几[个名人次家座项年万亿条所户岁倍天只辆台头亩吨元届枚位批期对种所支]"
+                        r"|多[大高长远重久深宽]"
                         r"|百分之几|几成")
 _QUANTITY_NOUN_RE = re.compile(r"(?:人数|数量|总量|产量|总产量|金额|营收|收入|票房|吞吐量|增长率|增速|增幅|降幅|规模|面积|"
                                r"价格|票价|销量|市值|估值|得分|比分|高度|长度|距离|速度|温度|人口|死亡|伤亡|利润|"
