@@ -107,6 +107,9 @@ def test_ask_with_the_default_llama_cpp_backend(client):
 def test_search_documents_document(client):
     hits = client.predict("东西部扶贫协作 靖远", 3, api_name="/search")
     assert len(hits) == 3 and all(h["title"] and h["text"] for h in hits)
+    judged = client.predict("东西部扶贫协作 靖远", 3, True, api_name="/search")  # rerank by the judge
+    pool = {h["chunk_id"] for h in client.predict("东西部扶贫协作 靖远", 16, api_name="/search")}
+    assert len(judged) == 3 and {h["chunk_id"] for h in judged} <= pool
     docs = client.predict(api_name="/documents")
     assert len(docs) == 5 and all(d["n_chunks"] > 0 for d in docs)
     assert any("mojibake_repaired" in d["flags"] for d in docs)

@@ -72,18 +72,19 @@ class Endpoints:
         except Exception as exc:
             raise _fail(exc) from exc
 
-    def search(self, question: str, k: int = 0) -> list[dict[str, Any]]:
+    def search(self, question: str, k: int = 0, rerank: bool = False) -> list[dict[str, Any]]:
         """Hybrid search (dense + BM25); returns the hits, best first.
 
         Args:
             question: the query.
             k: number of hits; 0 = retrieval.top_k.
+            rerank: let the evidence judge reorder ``judge.candidates`` chunks (slower, better top 5).
         """
         ctx = self.ctx
         try:
             k = check_k(k, limit=max(ctx.max_k, int(ctx.config.get("retrieval.candidates") or 50)),
                         zero_is_default=True, setting="retrieval.candidates")
-            return [h.to_json() for h in ctx.pipeline.search(question, k)]
+            return [h.to_json() for h in ctx.pipeline.search(question, k, rerank=bool(rerank))]
         except Exception as exc:
             raise _fail(exc) from exc
 
