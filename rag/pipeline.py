@@ -240,7 +240,8 @@ class Pipeline:
 
         hits = self.retriever().search(q, max(k, int(self.config.get("judge.candidates") or 16)), filters=filters)
         usable = [h for h in hits if not h.chunk.flagged]
-        judged = load_judge(self.config).judge(q, [h.chunk.text for h in usable], titles=[h.doc.title or "" for h in usable])
+        judged = load_judge(self.config).judge(q, [h.chunk.text for h in usable],
+                                               titles=[h.doc.title or "" for h in usable])
         order = fused_order([float(s) for s in judged.passage_scores], float(self.config.get("judge.rrf_k") or 10))
         return ([usable[i] for i in order] + [h for h in hits if h.chunk.flagged])[:k]
 

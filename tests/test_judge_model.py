@@ -102,18 +102,18 @@ def test_a_window_budget_judges_the_lexical_shortlist_and_every_passage(judge, s
     are scored; every passage keeps a score; a budget above the window count changes nothing."""
     from rag.judge.model import EvidenceJudge
 
-    small = EvidenceJudge(judge.folder, max_windows=2)
+    every, small = EvidenceJudge(judge.folder, max_windows=0), EvidenceJudge(judge.folder, max_windows=2)
     articles = [_article(p) for p in sorted(seeds_dir.glob("*.txt"))]
     cases = seed_cases(seeds_dir, eval_dir)
     for q, _answer, _distractor in cases[:3]:
-        full, cut = judge.judge(q, articles), small.judge(q, articles)
+        full, cut = every.judge(q, articles), small.judge(q, articles)
         assert len(cut.windows) <= 2 + len(articles) < len(full.windows)
         assert all(s > 0 for s in cut.passage_scores)
         spans = {(f.passage, f.start, f.end) for f in full.windows}
         assert all((w.passage, w.start, w.end) in spans for w in cut.windows)
     q = cases[0][0]
     roomy = EvidenceJudge(judge.folder, max_windows=1000)
-    assert roomy.judge(q, articles).passage_scores == pytest.approx(judge.judge(q, articles).passage_scores, abs=1e-5)
+    assert roomy.judge(q, articles).passage_scores == pytest.approx(every.judge(q, articles).passage_scores, abs=1e-5)
 
 
 def test_threshold_and_folder_come_from_config(judge):

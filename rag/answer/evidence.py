@@ -147,8 +147,8 @@ def _interleaved(scores: Sequence[SentenceScore], judged: int) -> list[tuple[Sen
                    key=lambda s: -(s.judge or 0.0))[:judged]
     out: list[tuple[SentenceScore, bool]] = []
     seen: set[tuple[int, int]] = set()
-    for i in range(max(len(scores), len(picks))):
-        for s, flag in ((scores[i] if i < len(scores) else None, False), (picks[i] if i < len(picks) else None, True)):
+    for i, rule in enumerate(scores):  # the picks are among the scores: len(picks) <= len(scores)
+        for s, flag in ((rule, False), (picks[i] if i < len(picks) else None, True)):
             if s is not None and (s.passage, s.start) not in seen:
                 seen.add((s.passage, s.start))
                 out.append((s, flag))
