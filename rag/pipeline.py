@@ -235,15 +235,14 @@ class Pipeline:
         k = int(self._check_k(k, search=True) or self.config["retrieval"]["top_k"])
         if not rerank:
             return self.retriever().search(q, k, filters=filters)
-        from rag.answer.rerank import fused_order
+        from rag.answer.rerank import judge_candidates
         from rag.judge.model import load_judge
 
         hits = self.retriever().search(q, max(k, int(self.config.get("judge.candidates") or 16)), filters=filters)
-        usable = [h for h in hits if not h.chunk.flagged]
-        judged = load_judge(self.config).judge(q, [h.chunk.text for h in usable],
-                                               titles=[h.doc.title or "" for h in usable])
-        order = fused_order([float(s) for s in judged.passage_scores], float(self.config.get("judge.rrf_k") or 10))
-        return ([usable[i] for i in order] + [h for h in hits if h.chunk.flagged])[:k]
+        j = judge_candidates(load_judge(self.config), q, [h.chunk.text for h in hits],
+                             [h.doc.title or "" for h in hits], [bool(h.chunk.flagged) for h in hits],
+                             float(self.config.get("judge.rrf_k") or 10))
+        return ([hits[j.usable[i]] for i in j.order] + [hits[i] for i in j.withheld])[:k]
 
     # -- answers -----------------------------------------------------------------------------
     def warm_up(self, backend: str | None = None):

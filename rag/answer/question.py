@@ -356,13 +356,13 @@ def _terms(q: str) -> tuple[list[str], list[str], set[str]]:
             continue
         if w.endswith("年") and re.fullmatch(r"\d+年", w):
             continue
+        is_name = ((flag in _NAME_FLAGS and len(w) >= 2) or _LATIN_RE.search(w)) and w not in _GENERIC_PLACES
+        if is_name and len(w) >= 3 and w[-1] in _GLUED_ADVERBS:  # 杜拜曾于… : jieba glued 曾 to the name
+            w = w[:-1]
         terms.append(w)
         if flag.startswith("v") and flag != "vn":
             verbs.add(w)
-        if ((flag in _NAME_FLAGS and len(w) >= 2) or _LATIN_RE.search(w)) and w not in _GENERIC_PLACES:
-            if len(w) >= 3 and w[-1] in _GLUED_ADVERBS:  # 杜拜曾于… : jieba glued 曾 to the name
-                w = w[:-1]
-                terms[-1] = w
+        if is_name:
             names.append(w)
     terms = list(dict.fromkeys(terms))
     return terms, [n for n in dict.fromkeys(names) if n not in _GENERIC_TERMS], verbs

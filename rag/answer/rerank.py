@@ -32,6 +32,35 @@ class Reranked:
     sentences: list[list[tuple[int, int, float]]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Judged:
+    """Candidates split into ``usable`` and ``withheld`` indices (retrieval order), the judgement of
+    the usable ones and ``order``: positions into ``usable``, best first by :func:`fused_order`."""
+
+    usable: list[int]
+    withheld: list[int]
+    judgement: Any
+    order: list[int]
+
+
+def judge_candidates(judge: Any, question: str, texts: Sequence[str], titles: Sequence[str],
+                     withheld: Sequence[bool], rrf_k: float = 10.0) -> Judged:
+    """Judge the candidates not ``withheld`` (suspected instructions are never judged) and order
+    them by retrieval rank fused with the judge's rank.
+
+    Args:
+        judge: an :class:`rag.judge.model.EvidenceJudge`.
+        question: the (sub-)question.
+        texts, titles, withheld: per candidate, in retrieval order.
+        rrf_k: rank-fusion constant (``judge.rrf_k``).
+    """
+    usable = [i for i, w in enumerate(withheld) if not w]
+    held = [i for i, w in enumerate(withheld) if w]
+    judgement = judge.judge(question, [texts[i] for i in usable], titles=[titles[i] for i in usable])
+    order = fused_order([float(s) for s in judgement.passage_scores], rrf_k)
+    return Judged(usable, held, judgement, order)
+
+
 def rerank(judge: Any, question: str, passages: Sequence[Passage], *, keep: int, rrf_k: float = 10.0) -> Reranked:
     """Keep the ``keep`` usable passages best by retrieval and judged evidence, in retrieval order
     (withheld ones kept too, last).
@@ -43,17 +72,17 @@ def rerank(judge: Any, question: str, passages: Sequence[Passage], *, keep: int,
         keep: usable passages kept after sorting (``answer.candidates``).
         rrf_k: rank-fusion constant (``judge.rrf_k``); smaller = the first ranks weigh more.
     """
-    usable = [p for p in passages if not p.withheld]
-    withheld = [p for p in passages if p.withheld]
-    judged = judge.judge(question, [p.text for p in usable], titles=[p.title or "" for p in usable])
+    j = judge_candidates(judge, question, [p.text for p in passages], [p.title or "" for p in passages],
+                         [p.withheld for p in passages], rrf_k)
+    judged = j.judgement
     scores = [float(s) for s in judged.passage_scores]
-    order = sorted(fused_order(scores, rrf_k)[:keep])
+    order = sorted(j.order[:keep])
     per: dict[int, list[tuple[int, int, float]]] = {}
     for w in judged.windows:
         per.setdefault(w.passage, []).append((w.window.sent_start, w.window.sent_end, float(w.score)))
-    sentences = [per.get(i, []) for i in order] + [[] for _ in withheld]
-    return Reranked([usable[i] for i in order] + withheld, [scores[i] for i in order],
-                    judged.top, judged.seconds, sentences)
+    sentences = [per.get(i, []) for i in order] + [[] for _ in j.withheld]
+    return Reranked([passages[j.usable[i]] for i in order] + [passages[i] for i in j.withheld],
+                    [scores[i] for i in order], judged.top, judged.seconds, sentences)
 
 
 def fused_order(scores: Sequence[float], rrf_k: float = 10.0) -> list[int]:
