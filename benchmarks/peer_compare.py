@@ -27,6 +27,8 @@ Usage::
     python benchmarks/peer_compare.py --time-budget 1800  # no new archive round after 1800 s of ingest
                                                           # (both systems always get the same articles)
     python benchmarks/peer_compare.py --set ingest.chunk_overlap=50   # any shanhai setting
+    python benchmarks/peer_compare.py --work W --time-budget 5400     # stop starting rounds after 90 min …
+    python benchmarks/peer_compare.py --work W --resume               # … and go on later from W's finished turns
 """
 
 from __future__ import annotations
@@ -179,6 +181,9 @@ class Peer:
         self.peer = PeerPipeline(encoder, splitter=splitter)
         self.folder = folder
         self._size = 0.0
+        if (folder / "index.faiss").exists():  # a resumed run: go on from the last finished turn
+            self.peer.load(folder)
+            self._size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 1e6
 
     def ingest(self, paths: list[Path], rebuild: bool = True) -> dict:
         """Add the articles of ``paths`` (blank jsonl lines are skipped) and save the index."""
@@ -229,24 +234,40 @@ def latency(systems: list, questions: list[str]) -> dict:
     return out
 
 
-def ingest_rounds(systems: list, blocks: list[list[Path]], budget: float | None) -> tuple[list[dict], int]:
+_SUMMED = ("docs", "chunks", "embedded", "seconds", "cpu_seconds", "embed_seconds")
+
+
+def ingest_rounds(systems: list, blocks: list[list[Path]], budget: float | None,
+                  state: Path | None = None) -> tuple[list[dict], int]:
     """Both systems ingest the same blocks of articles, taking turns (the order alternates per
     round), so load changes on a shared machine hit both alike. Stops starting new rounds once
-    ``budget`` seconds are spent. Returns the summed report per system and the rounds done."""
-    totals = [{"docs": 0, "chunks": 0, "embedded": 0, "seconds": 0.0, "cpu_seconds": 0.0, "embed_seconds": 0.0,
-               "rounds": []} for _ in systems]
+    ``budget`` seconds are spent in this call. Returns the summed report per system and the rounds done.
+
+    With ``state`` (a JSON file), every finished turn is recorded there and a later call with the
+    same file skips the turns already finished, so a run of hours can be split over several
+    sittings (a turn cut off half-way is redone; shanhai resumes from its own ingest checkpoint).
+    """
+    turns: list[dict] = json.loads(state.read_text()) if state is not None and state.exists() else []
+    totals = [{key: 0 for key in _SUMMED} | {"rounds": []} for _ in systems]
     spent, done = 0.0, 0
     for r, paths in enumerate(blocks):
         if budget is not None and spent >= budget:
             break
         order = list(range(len(systems))) if r % 2 == 0 else list(range(len(systems)))[::-1]
         for i in order:
-            rep = systems[i].ingest(paths, rebuild=(r == 0))
-            spent += rep["seconds"]
-            for key in ("docs", "chunks", "embedded", "seconds", "cpu_seconds", "embed_seconds"):
+            rep = next((t["report"] for t in turns if t["round"] == r and t["system"] == systems[i].label), None)
+            if rep is None:
+                rep = systems[i].ingest(paths, rebuild=(r == 0))
+                spent += rep["seconds"]
+                rep = {k: round(v, 3) if isinstance(v, float) else v for k, v in rep.items()} | {"loadavg": os.getloadavg()[0]}
+                turns.append({"round": r, "system": systems[i].label, "report": rep})
+                if state is not None:
+                    tmp = state.with_suffix(".tmp")
+                    tmp.write_text(json.dumps(turns, indent=1))
+                    tmp.replace(state)
+            for key in _SUMMED:
                 totals[i][key] += rep[key]
-            totals[i]["rounds"].append({k: round(v, 3) if isinstance(v, float) else v for k, v in rep.items()}
-                                       | {"loadavg": os.getloadavg()[0]})
+            totals[i]["rounds"].append(rep)
         done += 1
         print(f"  round {r + 1}/{len(blocks)}: " + ", ".join(
             f"{s.label} {t['docs']} articles {t['seconds']:.0f} s" for s, t in zip(systems, totals)), file=sys.stderr, flush=True)
@@ -288,7 +309,10 @@ def run(args) -> dict:
     from rag.config import load_config
     from rag.pipeline import Pipeline
 
-    config = load_config(overrides=config_overrides(args.set))
+    overrides = config_overrides(args.set)
+    config = load_config(overrides=overrides)
+    if args.resume and not args.work:
+        raise SystemExit("--resume needs --work (the folder of the run to go on with)")
     work = Path(args.work or tempfile.mkdtemp(prefix="shanhai-peer-"))
     encoder = Pipeline(config).encoder
     encoder.encode_passages(["预热"])  # load the model before anything is timed
@@ -309,10 +333,15 @@ def run(args) -> dict:
     n_archive = min(args.limit or FULL, FULL)
     rounds = max(1, min(args.rounds, n_archive))
     bounds = [round(n_archive * (r + 1) / rounds) for r in range(rounds)]
+    state = work / "rounds.json"
+    if not args.resume:
+        state.unlink(missing_ok=True)
+        for old in ("shanhai-archive", "peer-archive"):
+            shutil.rmtree(work / old, ignore_errors=True)
     blocks = [[SEEDS, f] if r == 0 else [f] for r, f in enumerate(archive_blocks(work, bounds))]
     shanhai = Shanhai(config, encoder, work / "shanhai-archive")
     peer = Peer(peer_encoder, work / "peer-archive", args.peer_splitter)
-    (s_ing, p_ing), done = ingest_rounds([shanhai, peer], blocks, args.time_budget)
+    (s_ing, p_ing), done = ingest_rounds([shanhai, peer], blocks, args.time_budget, state)
     block = ingest_block(s_ing, p_ing, shanhai.texts(), peer.texts(), encoder, shanhai.size_mb(), peer.size_mb())
     block["partial"] = done < rounds or n_archive < FULL
     block["archive_articles"] = bounds[done - 1]
@@ -337,7 +366,7 @@ def run(args) -> dict:
         result["rgb_pool"] = block
     result["ratios"] = ratios(result)
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    if not args.keep:
+    if not (args.keep or args.work):
         shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -426,7 +455,8 @@ def main() -> None:
     ap.add_argument("--peer-backend", choices=["torch", "onnx", "onnx-int8"], default="torch",
                     help="the peer's embedding backend (default torch fp32, as LangChain-style pipelines run)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="shanhai config override")
-    ap.add_argument("--work", help="working folder (default: a temporary folder)")
+    ap.add_argument("--work", help="working folder, kept (default: a temporary folder, removed)")
+    ap.add_argument("--resume", action="store_true", help="go on with the run in --work: finished turns are not redone")
     ap.add_argument("--keep", action="store_true", help="keep the indexes in the working folder")
     ap.add_argument("--name", help="result file name (default peer_compare, with the limit/budget appended)")
     args = ap.parse_args()

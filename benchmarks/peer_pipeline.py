@@ -164,6 +164,16 @@ class PeerPipeline:
             pickle.dump({"docstore": self.docstore, "splitter": self.splitter_kind}, fh)
         return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
+    def load(self, folder: Path) -> None:
+        """Read back what :meth:`save` wrote (a resumed run goes on from it)."""
+        import faiss
+
+        self.index = faiss.read_index(str(folder / "index.faiss"))
+        with open(folder / "index.pkl", "rb") as fh:
+            self.docstore = pickle.load(fh)["docstore"]
+        if self.index.ntotal != len(self.docstore):
+            raise ValueError(f"{folder}: {self.index.ntotal} vectors but {len(self.docstore)} chunks")
+
     def search(self, query: str, k: int = TOP_K) -> list[PeerHit]:
         """Top-``k`` chunks by cosine similarity to the query."""
         if self.index.ntotal == 0:
