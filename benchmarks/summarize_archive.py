@@ -56,12 +56,12 @@ def region_terms(store, key: str) -> tuple[set[str], set[str]]:
     return own, below
 
 
-def passage_leak(p, own: set[str], below: set[str]) -> str | None:
-    """None when passage ``p`` (or its title) names the region; else ``"below"`` (it names a place
-    under the region only) or ``"none"``."""
+def passage_leak(p, own: set[str], below: set[str], *, title: bool = True) -> str | None:
+    """None when passage ``p`` (or, with ``title``, its title) names the region; else ``"below"``
+    (it names a place under the region only) or ``"none"``."""
     from rag.text.normalize import normalize
 
-    text = p.text + "\n" + normalize(p.title or "")
+    text = p.text + ("\n" + normalize(p.title or "") if title else "")
     if any(t in text for t in own):
         return None
     return "below" if any(t in text for t in below) else "none"
@@ -77,6 +77,9 @@ def measure(s, store, seed_ids: set[str]) -> dict:
         rows.append({"n": p.n, "doc_id": p.doc_id, "chunk_id": p.chunk_id, "cited": p.n in cited, "leak": leak,
                      "archive": p.doc_id not in seed_ids})
     leaks = [{k: r[k] for k in ("doc_id", "chunk_id", "cited", "leak", "archive")} for r in rows if r["leak"]]
+    # passages cited because their article's headline names the region, the text itself does not
+    by_headline = [r["chunk_id"] for r, p in zip(rows, s.passages)
+                   if r["cited"] and not r["leak"] and passage_leak(p, own, below, title=False)]
     return {
         "passages_shown": len(rows), "passages_cited": sum(r["cited"] for r in rows),
         "leaks_shown": sum(bool(r["leak"]) for r in rows), "leaks_cited": sum(bool(r["leak"]) and r["cited"] for r in rows),
@@ -85,6 +88,7 @@ def measure(s, store, seed_ids: set[str]) -> dict:
         "archive_docs_cited": sorted({r["doc_id"] for r in rows if r["cited"] and r["archive"]}),
         "archive_docs_shown": sorted({r["doc_id"] for r in rows if r["archive"]}),
         "leak_passages": leaks,
+        "cited_by_headline_only": by_headline,
         "unconfirmed_docs_cited": unconfirmed(store, s.region, {r["doc_id"] for r in rows if r["cited"]}),
     }
 
@@ -171,6 +175,7 @@ def summary_of(records: list[dict], seeds: list[str]) -> dict:
         "leak_rate_shown": _rate(tot["leaks_shown"], tot["passages_shown"]),
         "leak_rate_cited_no_place_below": _rate(tot["leaks_cited_none"], tot["passages_cited"]),
         "regions_with_cited_leak": sum(1 for r in done if r["leaks_cited"]),
+        "cited_by_headline_only": sum(len(r.get("cited_by_headline_only", [])) for r in done),
         "regions_citing_archive": sum(1 for r in done if r["archive_docs_cited"]),
         "unconfirmed_docs_cited": sum(len(r["unconfirmed_docs_cited"]) for r in done),
         "regions_citing_unconfirmed": sum(bool(r["unconfirmed_docs_cited"]) for r in done),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
+from types import SimpleNamespace
 from typing import Iterator
 
 import pytest
@@ -12,9 +14,9 @@ from rag.answer.verify import verify_answer
 from rag.llm.base import LLMBackend
 from rag.regions import update_regions
 from rag.summarize import RegionNotFoundError, render_json, render_markdown, summarize_region
-from rag.summarize.facts import Fact
+from rag.summarize.facts import Fact, headline_keys
 from rag.summarize.figures import figure_rows, find_conflicts
-from rag.summarize.reduce import SummarySentence, build_summary_messages, stated_together
+from rag.summarize.reduce import SummarySentence, build_summary_messages, select_facts, stated_together
 from rag.text.numbers import figure_in_text
 
 YANHE_DOCS = {"000_1fb75d803cb4263f", "002_98d53a2129488873"}
@@ -134,6 +136,45 @@ def test_markdown_escapes_untrusted_text(yanhe):
 # -- figures and conflicts on hand-written facts -------------------------------------------------------------
 def _fact(text: str, doc_id: str = "d1", date: str = "2021-03-01") -> Fact:
     return Fact(doc_id, doc_id + "#0", 0, len(text), text, text, "标题", "某报", date, 3, True, score=1.0)
+
+
+def test_selection_spreads_over_documents_about_the_region():
+    """One figure-dense report must not fill the summary: a second report about the region gets its
+    second fact before the first report its third, and a report that only mentions the region
+    comes after the reports about it."""
+    a_texts = ["甲县新修公路通到每个村口。", "山区学校换上了明亮的教室。", "农民夜校教会了种植技术。",
+               "一家食品厂落户工业园区。", "蔬菜大棚连片建在河滩上。", "河道清淤后水质明显变好。"]
+    b_texts = ["乙报记者走访了秋季展销会。", "困难家庭领到了取暖补贴。", "医生们下乡开展免费义诊。"]
+    facts = [replace(_fact(t, "a"), ordinal=i, score=3.0 - 0.1 * i, focus=True) for i, t in enumerate(a_texts)]
+    facts += [replace(_fact(t, "b"), ordinal=i, score=1.0 - 0.1 * i, focus=True) for i, t in enumerate(b_texts)]
+    facts.append(replace(_fact("某市法院审理的案件当事人籍贯在此。", "c"), score=2.5, focus=False))
+    chosen = select_facts(facts, 4, min_judged=1.0)
+    assert [f.doc_id for f in chosen].count("b") == 2 and "c" not in {f.doc_id for f in chosen}
+    chosen = select_facts(facts, 6, min_judged=1.0)
+    assert {f.doc_id for f in chosen} == {"a", "b", "c"} and [f.doc_id for f in chosen].count("a") == 3
+
+
+class _HeadlineStore:
+    """The part of a RegionStore that :func:`headline_keys` reads."""
+
+    def __init__(self, text: str, places: dict[str, str], title_end: int = 0):
+        self.docs = {"d": {"title_end": title_end}}
+        self._ms = [SimpleNamespace(key=k, start=text.find(w), form="short") for w, k in places.items()]
+
+    def mentions(self, doc_id):
+        return self._ms
+
+    def title_keys(self, doc_id):
+        return {m.key for m in self._ms if m.start < self.docs[doc_id]["title_end"]}
+
+
+def test_headline_of_an_article_without_title():
+    text = "原标题：新疆甲县：南瓜大丰收 中新网新疆新闻8月10日电（记者）乙市的收购商赶来。"
+    assert headline_keys(_HeadlineStore(text, {"甲县": "甲县", "乙市": "乙市"}), "d", text) == {"甲县"}
+    text = "新华社丙市8月14日电 甲县纪委通报了案件，乙市也有一起。"
+    assert headline_keys(_HeadlineStore(text, {"丙市": "丙市", "甲县": "甲县"}), "d", text) == set()
+    text = "乙市快讯。甲县的新闻正文。"
+    assert headline_keys(_HeadlineStore(text, {"乙市": "乙市", "甲县": "甲县"}, title_end=5), "d", text) == {"乙市"}
 
 
 def test_measures_and_periods():

@@ -2,8 +2,8 @@
 
 A document contributes sentences that name the region (any alias, a place under it, or a
 reference such as ``该区`` resolved to it); when the region is the document's subject (named
-in its title, or its most-mentioned place) every sentence is eligible. Unless the title names
-the region, a sentence counts only if the passage (chunk) it is cited by names the region
+in its headline — the title, or the first clause of an article without one — or its
+most-mentioned place) every sentence is eligible. Unless the headline names the region, a sentence counts only if the passage (chunk) it is cited by names the region
 itself (:func:`naming_chunks`), so every passage shown says whom it is about; a document that
 names it only by a bare word, without a full form or a place above it, is not used
 (:func:`confirmed`). Each sentence is scored
@@ -33,7 +33,7 @@ from rag.text.numbers import Quantity, extract_quantities
 from rag.text.sentences import split_sentences
 from rag.types import Document
 
-__all__ = ["Fact", "collect_facts", "confirmed", "ancestors", "naming_chunks", "substantive", "trim_sentence",
+__all__ = ["Fact", "collect_facts", "confirmed", "ancestors", "naming_chunks", "headline_keys", "substantive", "trim_sentence",
            "is_event", "family_of", "answer_kind", "PEOPLE_UNITS"]
 
 PEOPLE_UNITS = frozenset({"人", "名", "位", "户", "人次"})
@@ -71,6 +71,7 @@ class Fact:
         score: informativeness (higher is better; the judge's share included when it ran).
         judged: the evidence judge's best probability over the typed questions (0.0 = not judged).
         answers: the judge's probability per typed question (:mod:`rag.summarize.judged`).
+        focus: the document is about the region (named in its headline, or its most-mentioned place).
     """
 
     doc_id: str
@@ -92,6 +93,7 @@ class Fact:
     score: float = 0.0
     judged: float = 0.0
     answers: list[float] = field(default_factory=list)
+    focus: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -163,9 +165,27 @@ def _chunk_for(chunks: list[list], start: int, end: int) -> str:
     return whole or next((c for c, a, b in chunks if a <= start < b), "")
 
 
-def _focus(store: RegionStore, doc_id: str, key: str, family: set[str]) -> bool:
-    """Whether the document is about the region: named in its title or its most-mentioned place."""
-    if store.title_keys(doc_id) & family:
+_HEADLINE_END_RE = re.compile(r"[。！？!?\n\s]")
+_DATELINE_RE = re.compile(r"[^\s，。：:]{0,20}?\d{1,2}月\d{1,2}日[电讯]")
+_HEADLINE_MAX = 60
+
+
+def headline_keys(store: RegionStore, doc_id: str, text: str) -> set[str]:
+    """Regions named in the document's headline: its title or, for an article stored without a
+    separate title (its first line serves as one), its first clause up to a full stop or a space
+    (at most 60 characters), datelines such as ``新华社武汉8月14日电`` excepted."""
+    if store.docs.get(doc_id, {}).get("title_end", 0):
+        return store.title_keys(doc_id)
+    stop = _HEADLINE_END_RE.search(text, 8, _HEADLINE_MAX)
+    end = stop.start() if stop else min(len(text), _HEADLINE_MAX)
+    datelines = [(d.start(), d.end()) for d in _DATELINE_RE.finditer(text, 0, end + 20)]
+    return {m.key for m in store.mentions(doc_id) if m.start < end and m.key and m.form != "ref"
+            and not any(a <= m.start < b for a, b in datelines)}
+
+
+def _focus(store: RegionStore, doc_id: str, key: str, family: set[str], headline: set[str]) -> bool:
+    """Whether the document is about the region: named in its headline or its most-mentioned place."""
+    if headline & family:
         return True
     counts: dict[str, int] = {}
     for m in store.mentions(doc_id):
@@ -218,8 +238,9 @@ def collect_facts(store: RegionStore, key: str, load: DocLoader, *, max_docs: in
         ms = store.mentions(doc_id)
         if not confirmed(store, ms, key):
             continue  # only a bare word names it: 沿河 in 沿河城站 or 沿河步道 is not 沿河县
-        focus = _focus(store, doc_id, key, family)
-        citable = None if key in store.title_keys(doc_id) else naming_chunks(entry["chunks"], ms, key)
+        headline = headline_keys(store, doc_id, doc.text)
+        focus = _focus(store, doc_id, key, family, headline)
+        citable = None if key in headline else naming_chunks(entry["chunks"], ms, key)
         title_end = entry.get("title_end", 0)
         for ordinal, (s, e) in enumerate(split_sentences(doc.text)):
             if s < title_end or e - s < 8:
@@ -229,6 +250,7 @@ def collect_facts(store: RegionStore, key: str, load: DocLoader, *, max_docs: in
             if not mine and not focus:
                 continue
             fact = _fact(doc, entry, ordinal, s, e, mine, [m for m in inside if m.key in partners], bool(mine))
+            fact.focus = focus
             if citable is None or fact.chunk_id in citable:
                 facts.append(fact)
     _corroborate(facts)

@@ -97,9 +97,11 @@ def select_facts(facts: Sequence[Fact], k: int, *, in_document_order: bool = Tru
     Quotas keep the kinds a reader needs besides the highest-scoring (figure-dense) facts, in
     this order: the best-judged fact for each typed question the evidence judge scored
     (:mod:`rag.summarize.judged`; at least ``min_judged``), the best sentence naming a pairing
-    partner, the best fact of each document not represented yet (so every report is heard),
-    up to two dated events and up to two named initiatives (quoted terms; those another report
-    repeats first); the rest by score.
+    partner, the best fact of each document about the region not represented yet (so every
+    report is heard), then of each document that only mentions it, up to two dated events and up
+    to two named initiatives (quoted terms; those another report repeats first); the rest is
+    spread over the documents: the best fact of a document with the fewest facts chosen so far
+    (documents about the region first), so one figure-dense report does not fill the summary.
     """
     ranked = sorted(facts, key=lambda f: (-f.score, f.doc_id, f.ordinal))
     by_corroboration = sorted(ranked, key=lambda f: -f.named_repeats)
@@ -111,9 +113,8 @@ def select_facts(facts: Sequence[Fact], k: int, *, in_document_order: bool = Tru
                        key=lambda f, qi=qi: (-f.answers[qi], -f.score, f.doc_id, f.ordinal))
         quotas.append((lambda f: True, 1, order))
     quotas += [(lambda f: bool(f.partners), 1, ranked),
-               (lambda f: all(g.doc_id != f.doc_id for g in chosen), k, ranked),
-               (is_event, 2, ranked), (lambda f: bool(f.terms) and f.explicit, 2, by_corroboration),
-               (lambda f: True, k, ranked)]
+               (lambda f: f.focus and all(g.doc_id != f.doc_id for g in chosen), k, ranked),
+               (is_event, 2, ranked), (lambda f: bool(f.terms) and f.explicit, 2, by_corroboration)]
     for pred, n, order in quotas:
         taken = 0
         for f in order:
@@ -122,9 +123,31 @@ def select_facts(facts: Sequence[Fact], k: int, *, in_document_order: bool = Tru
             if f not in chosen and pred(f) and not _redundant(f, chosen):
                 chosen.append(f)
                 taken += 1
+    _spread(ranked, chosen, k)
     if not in_document_order:
         return chosen
     return sorted(chosen, key=lambda f: (f.date or "", f.doc_id, f.ordinal))
+
+
+def _spread(ranked: Sequence[Fact], chosen: list[Fact], k: int) -> None:
+    """Fill ``chosen`` up to ``k``: each time the best remaining fact of the document with the
+    fewest facts chosen (documents about the region before the others, then by score)."""
+    left = [f for f in ranked if f not in chosen]
+    while len(chosen) < k:
+        count: dict[str, int] = {}
+        for g in chosen:
+            count[g.doc_id] = count.get(g.doc_id, 0) + 1
+        best = None
+        for f in left:
+            if _redundant(f, chosen):
+                continue
+            key = (count.get(f.doc_id, 0) + (not f.focus), not f.focus)
+            if best is None or key < best[0]:
+                best = (key, f)
+        if best is None:
+            return
+        chosen.append(best[1])
+        left.remove(best[1])
 
 
 def split_marked(text: str) -> list[tuple[int, str]]:
