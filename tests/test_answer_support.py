@@ -136,6 +136,13 @@ def test_postcheck_rejects_entity_answer_of_only_dates_or_figures():
     assert not ok and "名称" in reason
     assert not answer_grounded("冠军是第2名[1]。", info, ps, res.best)[0]
     assert names_something(["林晓峰"]) and not names_something(["2004年", "7名"])
+    # a list question (哪些) answered with a count names nothing either
+    info = analyze_question("青山镇引进了哪些企业？")
+    ps = passages_from_texts(["青山镇今年引进了绿源、丰禾等6家企业，带动300人就业。"])
+    res = check_support(info, ps)
+    assert answer_grounded("引进了绿源、丰禾等企业[1]。", info, ps, res.best)[0]
+    ok, reason = answer_grounded("6家[1]", info, ps, res.best)
+    assert not ok and "名称" in reason
 
 
 def test_entity_question_needs_a_name_the_question_does_not_hold():

@@ -14,8 +14,8 @@ such answers (the answerer then refuses):
 * entity / list / text questions: at least half of what the answer adds to the question
   (its characters not covered by a question bigram, as runs) must occur in a passage that
   holds a supporting sentence (the name answering 谁/哪个 is often in a sentence that repeats
-  few question words), or around a consistent sentence. An entity answer that adds only
-  dates and figures (谁… → ``2004年``) names nothing and is rejected.
+  few question words), or around a consistent sentence. An entity or list answer that adds only
+  dates and figures (谁… → ``2004年``, 哪些企业 → ``6家``) names nothing and is rejected.
 
 Passages are read through ``Passage.usable``: text addressing the model never grounds anything.
 """
@@ -90,7 +90,7 @@ def answer_grounded(answer: str, info: QuestionInfo, passages: Sequence[Passage]
     segments = novel_segments(a_norm, q_norm)
     if not segments:
         return False, "回答只是重复了问题"
-    if info.answer_type == "entity" and not names_something(segments):
+    if info.answer_type in ("entity", "list") and not names_something(segments):
         return False, "回答中只有时间或数字，没有问题所问的名称"
     holders = {s.passage for s in supported}
     around = [_window(passages[s.passage], s) for s in scores
