@@ -19,6 +19,7 @@ sources differ, each figure with its outlet, date and citation (``conflict``).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
@@ -98,10 +99,10 @@ def select_facts(facts: Sequence[Fact], k: int, *, in_document_order: bool = Tru
     this order: the best-judged fact for each typed question the evidence judge scored
     (:mod:`rag.summarize.judged`; at least ``min_judged``), the best sentence naming a pairing
     partner, the best fact of each document about the region not represented yet (so every
-    report is heard), then of each document that only mentions it, up to two dated events and up
-    to two named initiatives (quoted terms; those another report repeats first); the rest is
-    spread over the documents: the best fact of a document with the fewest facts chosen so far
-    (documents about the region first), so one figure-dense report does not fill the summary.
+    report is heard), up to two dated events and up to two named initiatives (quoted terms; those
+    another report repeats first); the rest is spread over the documents (:func:`_spread`), so one
+    figure-dense report does not fill the summary and a document that only mentions the region
+    comes after those about it.
     """
     ranked = sorted(facts, key=lambda f: (-f.score, f.doc_id, f.ordinal))
     by_corroboration = sorted(ranked, key=lambda f: -f.named_repeats)
@@ -131,23 +132,17 @@ def select_facts(facts: Sequence[Fact], k: int, *, in_document_order: bool = Tru
 
 def _spread(ranked: Sequence[Fact], chosen: list[Fact], k: int) -> None:
     """Fill ``chosen`` up to ``k``: each time the best remaining fact of the document with the
-    fewest facts chosen (documents about the region before the others, then by score)."""
+    fewest facts chosen (a document that only mentions the region counts as having one more;
+    ties: documents about the region, then score)."""
     left = [f for f in ranked if f not in chosen]
-    while len(chosen) < k:
-        count: dict[str, int] = {}
-        for g in chosen:
-            count[g.doc_id] = count.get(g.doc_id, 0) + 1
-        best = None
-        for f in left:
-            if _redundant(f, chosen):
-                continue
-            key = (count.get(f.doc_id, 0) + (not f.focus), not f.focus)
-            if best is None or key < best[0]:
-                best = (key, f)
-        if best is None:
+    while len(chosen) < k and left:
+        count = Counter(g.doc_id for g in chosen)
+        order = sorted(range(len(left)), key=lambda i: (count[left[i].doc_id] + (not left[i].focus),
+                                                        not left[i].focus, i))
+        pick = next((i for i in order if not _redundant(left[i], chosen)), None)
+        if pick is None:
             return
-        chosen.append(best[1])
-        left.remove(best[1])
+        chosen.append(left.pop(pick))
 
 
 def split_marked(text: str) -> list[tuple[int, str]]:
