@@ -3,8 +3,9 @@
 A document contributes sentences that name the region (any alias, a place under it, or a
 reference such as ``该区`` resolved to it); when the region is the document's subject (named
 in its headline — the title, or the first clause of an article without one — or its
-most-mentioned place) every sentence is eligible. Unless the headline names the region, a sentence counts only if the passage (chunk) it is cited by names the region
-itself (:func:`naming_chunks`), so every passage shown says whom it is about; a document that
+most-mentioned place) every sentence is eligible. Unless the headline names the region, a
+sentence counts only if the passage (chunk) it is cited by names the region itself
+(:func:`naming_chunks`), so every passage shown says whom it is about; a document that
 names it only by a bare word, without a full form or a place above it, is not used
 (:func:`confirmed`). Each sentence is scored
 for how much checkable information it carries — generic signals only:
@@ -33,8 +34,8 @@ from rag.text.numbers import Quantity, extract_quantities
 from rag.text.sentences import split_sentences
 from rag.types import Document
 
-__all__ = ["Fact", "collect_facts", "confirmed", "ancestors", "naming_chunks", "headline_keys", "substantive", "trim_sentence",
-           "is_event", "family_of", "answer_kind", "PEOPLE_UNITS"]
+__all__ = ["Fact", "collect_facts", "confirmed", "ancestors", "naming_chunks", "headline_keys", "substantive",
+           "trim_sentence", "is_event", "family_of", "answer_kind", "PEOPLE_UNITS"]
 
 PEOPLE_UNITS = frozenset({"人", "名", "位", "户", "人次"})
 _DURATION_UNITS = frozenset({"年", "月", "日", "天", "周", "周年", "小时", "分钟", "秒", "岁", "个月", "届", "轮"})
