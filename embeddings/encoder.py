@@ -14,11 +14,13 @@ tokens and seconds so callers can report tokens/s.
 from __future__ import annotations
 
 import logging
+import queue
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -37,6 +39,9 @@ BACKENDS = ("onnx-int8", "onnx", "torch")  # fastest first; a failed variant fal
 # so the CLI, the UI and tests pay the load once.
 _LOADED: dict[tuple, Any] = {}
 _LOAD_LOCK = threading.Lock()
+
+# Encodes of at least this many passes run on the session pool (see Encoder.sessions).
+POOL_MIN_PASSES = 16
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
@@ -88,7 +93,7 @@ class Encoder:
 
     def __init__(self, model_dir: Path, *, batch_size: int = 32, threads: int = 0,
                  auto_prepare: bool = True, progress: bool = True, backend: str = "torch",
-                 onnx_dir: Path | None = None, spin_wait: bool = False):
+                 onnx_dir: Path | None = None, spin_wait: bool = False, sessions: int = 0):
         """Set up a lazy encoder.
 
         Args:
@@ -100,11 +105,18 @@ class Encoder:
             backend: ``onnx-int8`` | ``onnx`` | ``torch``.
             onnx_dir: folder of the ONNX models (default ``<model_dir>-onnx`` beside it).
             spin_wait: let ONNX Runtime's idle threads spin between operators.
+            sessions: for ``onnx-int8``, encode long lists on this many single-thread ONNX
+                sessions side by side (one pass each at a time); 0 = one per core when
+                ``threads`` is 0, else 1. One int8 pass of one text keeps a single core busy
+                better than two intra-op threads do (docs/benchmarks.md); the vectors are the
+                same either way.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size 必须是正整数，收到 {batch_size}")
         if threads < 0:
             raise ValueError(f"threads 不能为负数，收到 {threads}（0 表示使用全部核心）")
+        if sessions < 0:
+            raise ValueError(f"sessions 不能为负数，收到 {sessions}（0 表示自动）")
         if backend not in BACKENDS:
             raise ValueError(f"未知的向量后端 {backend!r}：可选 {'、'.join(BACKENDS)}（models.embedding.backend）")
         self.model_dir = Path(model_dir).expanduser()
@@ -117,6 +129,7 @@ class Encoder:
         self.progress = progress
         self.backend = backend
         self.spin_wait = spin_wait
+        self.sessions = sessions
         self.active_backend: str | None = None  # set when loaded (after any fallback)
         self._runner: _TorchRunner | _OnnxRunner | None = None
         self.stats: dict[str, float] = {"texts": 0, "tokens": 0, "padded_tokens": 0, "seconds": 0.0}
@@ -157,6 +170,28 @@ class Encoder:
         variant = (read_onnx_manifest(self.onnx_dir) or {})["variants"][backend]
         return _OnnxRunner(OnnxEmbedder(self.onnx_dir / variant["file"], self.onnx_dir / TOKENIZER_FILE,
                                         threads=self.threads, spin=self.spin_wait))
+
+    def _session_count(self) -> int:
+        """Single-thread sessions for long int8 encodes (1 = no pool)."""
+        if self.active_backend != "onnx-int8":
+            return 1
+        if self.sessions:
+            return self.sessions
+        return available_cores() if self.threads == 0 else 1
+
+    def _pool(self) -> list[_OnnxRunner]:
+        """The single-thread int8 sessions (loaded on first use, shared in the process)."""
+        count = self._session_count()
+        key = ("pool", str(self.onnx_dir.resolve()), count, self.spin_wait)
+        with _LOAD_LOCK:
+            if key not in _LOADED:
+                from embeddings.onnx_export import TOKENIZER_FILE, read_onnx_manifest
+                from embeddings.onnx_runtime import OnnxEmbedder
+
+                file = self.onnx_dir / (read_onnx_manifest(self.onnx_dir) or {})["variants"]["onnx-int8"]["file"]
+                _LOADED[key] = [_OnnxRunner(OnnxEmbedder(file, self.onnx_dir / TOKENIZER_FILE, threads=1,
+                                                         spin=self.spin_wait)) for _ in range(count)]
+            return _LOADED[key]
 
     def _usable_backend(self, *, prepare: bool) -> str:
         """The backend that will run: the requested one, or the next whose parity check passed.
@@ -236,8 +271,11 @@ class Encoder:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(items), desc="计算向量", unit="段", dynamic_ncols=True, leave=False)
-        for rows in batches:
-            out[rows] = runner.embed_batch([prefixed[i] for i in rows], [ids[i] for i in rows])
+        def run(rows: np.ndarray, on: _TorchRunner | _OnnxRunner) -> np.ndarray:
+            return on.embed_batch([prefixed[i] for i in rows], [ids[i] for i in rows])
+
+        for rows, vecs in zip(batches, self._passes(batches, run, runner)):
+            out[rows] = vecs
             self.stats["padded_tokens"] += len(rows) * max(lengths[i] for i in rows)
             if bar is not None:
                 bar.update(len(rows))
@@ -247,6 +285,26 @@ class Encoder:
         self.stats["tokens"] += sum(lengths)
         self.stats["seconds"] += time.perf_counter() - started
         return np.ascontiguousarray(out, dtype=np.float32)
+
+    def _passes(self, batches: list[np.ndarray], run, runner) -> Iterator[np.ndarray]:
+        """Vectors of each batch, in order: on ``runner``, or spread over the session pool."""
+        if len(batches) < POOL_MIN_PASSES or self._session_count() < 2:
+            for rows in batches:
+                yield run(rows, runner)
+            return
+        free: queue.SimpleQueue = queue.SimpleQueue()
+        for session in self._pool():
+            free.put(session)
+
+        def on_free_session(rows: np.ndarray) -> np.ndarray:
+            session = free.get()
+            try:
+                return run(rows, session)
+            finally:
+                free.put(session)
+
+        with ThreadPoolExecutor(self._session_count(), thread_name_prefix="shanhai-embed") as pool:
+            yield from pool.map(on_free_session, batches)
 
     def count_tokens(self, texts: Sequence[str], *, prefix: str = PASSAGE_PREFIX) -> list[int]:
         """e5 tokens of each text as it would be embedded (prefix, ``<s>``/``</s>``, 512 cap)."""

@@ -243,6 +243,24 @@ def test_int8_vectors_do_not_depend_on_the_batch(seed_pipeline, torch_pipeline, 
 
 
 @pytest.mark.slow
+def test_int8_session_pool_gives_the_same_vectors(seed_pipeline, torch_pipeline, dev_questions):
+    """Long int8 encodes spread over single-thread sessions; every vector stays the same."""
+    import embeddings.encoder as encoder_module
+
+    enc = seed_pipeline.encoder
+    texts = [h.chunk.text for q in dev_questions[:8] for h in torch_pipeline.search(q, 4)]
+    assert len(texts) >= encoder_module.POOL_MIN_PASSES
+    kwargs = dict(backend="onnx-int8", onnx_dir=enc.onnx_dir, auto_prepare=False)
+    alone = Encoder(enc.model_dir, sessions=1, **kwargs).encode_passages(texts)
+    pooled = Encoder(enc.model_dir, sessions=2, **kwargs)
+    np.testing.assert_array_equal(pooled.encode_passages(texts), alone)
+    assert pooled._session_count() == 2
+    assert any(key[0] == "pool" and key[2] == 2 for key in encoder_module._LOADED)
+    with pytest.raises(ValueError, match="sessions"):
+        Encoder(enc.model_dir, sessions=-1, **kwargs)
+
+
+@pytest.mark.slow
 def test_index_from_another_backend_warns(torch_pipeline, seed_config, caplog):
     from rag.config import load_config
     from rag.pipeline import Pipeline
