@@ -14,7 +14,6 @@ tokens and seconds so callers can report tokens/s.
 from __future__ import annotations
 
 import logging
-import queue
 import sys
 import threading
 import time
@@ -40,8 +39,8 @@ BACKENDS = ("onnx-int8", "onnx", "torch")  # fastest first; a failed variant fal
 _LOADED: dict[tuple, Any] = {}
 _LOAD_LOCK = threading.Lock()
 
-# Encodes of at least this many passes run on the session pool (see Encoder.sessions).
-POOL_MIN_PASSES = 16
+# Encodes of at least this many passes run side by side (see Encoder.parallel).
+PARALLEL_MIN_PASSES = 16
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "
@@ -93,7 +92,7 @@ class Encoder:
 
     def __init__(self, model_dir: Path, *, batch_size: int = 32, threads: int = 0,
                  auto_prepare: bool = True, progress: bool = True, backend: str = "torch",
-                 onnx_dir: Path | None = None, spin_wait: bool = False, sessions: int = 0):
+                 onnx_dir: Path | None = None, spin_wait: bool = False, parallel: int = 0):
         """Set up a lazy encoder.
 
         Args:
@@ -105,18 +104,17 @@ class Encoder:
             backend: ``onnx-int8`` | ``onnx`` | ``torch``.
             onnx_dir: folder of the ONNX models (default ``<model_dir>-onnx`` beside it).
             spin_wait: let ONNX Runtime's idle threads spin between operators.
-            sessions: for ``onnx-int8``, encode long lists on this many single-thread ONNX
-                sessions side by side (one pass each at a time); 0 = one per core when
-                ``threads`` is 0, else 1. One int8 pass of one text keeps a single core busy
-                better than two intra-op threads do (docs/benchmarks.md); the vectors are the
-                same either way.
+            parallel: for ``onnx-int8``, passes run side by side from this many threads on one
+                single-thread session (weights loaded once); 0 = one per core when ``threads``
+                is 0, else 1. An int8 pass of one text keeps one core busy better than two
+                intra-op threads do (docs/benchmarks.md); the vectors are the same either way.
         """
         if batch_size < 1:
             raise ValueError(f"batch_size 必须是正整数，收到 {batch_size}")
         if threads < 0:
             raise ValueError(f"threads 不能为负数，收到 {threads}（0 表示使用全部核心）")
-        if sessions < 0:
-            raise ValueError(f"sessions 不能为负数，收到 {sessions}（0 表示自动）")
+        if parallel < 0:
+            raise ValueError(f"parallel 不能为负数，收到 {parallel}（0 表示自动）")
         if backend not in BACKENDS:
             raise ValueError(f"未知的向量后端 {backend!r}：可选 {'、'.join(BACKENDS)}（models.embedding.backend）")
         self.model_dir = Path(model_dir).expanduser()
@@ -129,7 +127,7 @@ class Encoder:
         self.progress = progress
         self.backend = backend
         self.spin_wait = spin_wait
-        self.sessions = sessions
+        self.parallel = parallel
         self.active_backend: str | None = None  # set when loaded (after any fallback)
         self._runner: _TorchRunner | _OnnxRunner | None = None
         self.stats: dict[str, float] = {"texts": 0, "tokens": 0, "padded_tokens": 0, "seconds": 0.0}
@@ -153,8 +151,8 @@ class Encoder:
         if self._runner is None:
             with _LOAD_LOCK:
                 backend = self._usable_backend(prepare=True)
-                key = (str(self.model_dir.resolve()), str(self.onnx_dir.resolve()), backend, self.threads,
-                       self.spin_wait)
+                key = (str(self.model_dir.resolve()), str(self.onnx_dir.resolve()), backend,
+                       self._session_threads(backend), self.spin_wait)
                 if key not in _LOADED:
                     _LOADED[key] = self._make_runner(backend)
                 self._runner, self.active_backend = _LOADED[key], backend
@@ -169,29 +167,19 @@ class Encoder:
 
         variant = (read_onnx_manifest(self.onnx_dir) or {})["variants"][backend]
         return _OnnxRunner(OnnxEmbedder(self.onnx_dir / variant["file"], self.onnx_dir / TOKENIZER_FILE,
-                                        threads=self.threads, spin=self.spin_wait))
+                                        threads=self._session_threads(backend), spin=self.spin_wait))
 
-    def _session_count(self) -> int:
-        """Single-thread sessions for long int8 encodes (1 = no pool)."""
-        if self.active_backend != "onnx-int8":
+    def _session_threads(self, backend: str) -> int:
+        """Intra-op threads of the session: 1 when passes run side by side instead."""
+        return 1 if self._side_by_side(backend) > 1 else self.threads
+
+    def _side_by_side(self, backend: str | None = None) -> int:
+        """Passes run at once on the one session (1 = one after another)."""
+        if (backend or self.active_backend) != "onnx-int8":
             return 1
-        if self.sessions:
-            return self.sessions
+        if self.parallel:
+            return self.parallel
         return available_cores() if self.threads == 0 else 1
-
-    def _pool(self) -> list[_OnnxRunner]:
-        """The single-thread int8 sessions (loaded on first use, shared in the process)."""
-        count = self._session_count()
-        key = ("pool", str(self.onnx_dir.resolve()), count, self.spin_wait)
-        with _LOAD_LOCK:
-            if key not in _LOADED:
-                from embeddings.onnx_export import TOKENIZER_FILE, read_onnx_manifest
-                from embeddings.onnx_runtime import OnnxEmbedder
-
-                file = self.onnx_dir / (read_onnx_manifest(self.onnx_dir) or {})["variants"]["onnx-int8"]["file"]
-                _LOADED[key] = [_OnnxRunner(OnnxEmbedder(file, self.onnx_dir / TOKENIZER_FILE, threads=1,
-                                                         spin=self.spin_wait)) for _ in range(count)]
-            return _LOADED[key]
 
     def _usable_backend(self, *, prepare: bool) -> str:
         """The backend that will run: the requested one, or the next whose parity check passed.
@@ -287,24 +275,15 @@ class Encoder:
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def _passes(self, batches: list[np.ndarray], run, runner) -> Iterator[np.ndarray]:
-        """Vectors of each batch, in order: on ``runner``, or spread over the session pool."""
-        if len(batches) < POOL_MIN_PASSES or self._session_count() < 2:
+        """Vectors of each batch, in order; long int8 encodes run several passes at once
+        (ONNX Runtime sessions may be run from several threads)."""
+        workers = self._side_by_side()
+        if len(batches) < PARALLEL_MIN_PASSES or workers < 2:
             for rows in batches:
                 yield run(rows, runner)
             return
-        free: queue.SimpleQueue = queue.SimpleQueue()
-        for session in self._pool():
-            free.put(session)
-
-        def on_free_session(rows: np.ndarray) -> np.ndarray:
-            session = free.get()
-            try:
-                return run(rows, session)
-            finally:
-                free.put(session)
-
-        with ThreadPoolExecutor(self._session_count(), thread_name_prefix="shanhai-embed") as pool:
-            yield from pool.map(on_free_session, batches)
+        with ThreadPoolExecutor(workers, thread_name_prefix="shanhai-embed") as pool:
+            yield from pool.map(lambda rows: run(rows, runner), batches)
 
     def count_tokens(self, texts: Sequence[str], *, prefix: str = PASSAGE_PREFIX) -> list[int]:
         """e5 tokens of each text as it would be embedded (prefix, ``<s>``/``</s>``, 512 cap)."""

@@ -34,7 +34,7 @@ def build_encoder(config: Config) -> "Encoder":
     emb = config["models"]["embedding"]
     return Encoder(embedding_dir(config), batch_size=int(emb["batch_size"]), threads=int(emb["threads"]),
                    backend=str(emb.get("backend") or "torch"), onnx_dir=onnx_dir(config),
-                   spin_wait=bool(emb.get("spin_wait", False)), sessions=int(emb.get("sessions") or 0),
+                   spin_wait=bool(emb.get("spin_wait", False)), parallel=int(emb.get("parallel") or 0),
                    auto_prepare=bool(config.get("models.auto_prepare", True)))
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -243,21 +244,32 @@ def test_int8_vectors_do_not_depend_on_the_batch(seed_pipeline, torch_pipeline, 
 
 
 @pytest.mark.slow
-def test_int8_session_pool_gives_the_same_vectors(seed_pipeline, torch_pipeline, dev_questions):
-    """Long int8 encodes spread over single-thread sessions; every vector stays the same."""
+def test_int8_passes_side_by_side_give_the_same_vectors(seed_pipeline, torch_pipeline, dev_questions):
+    """Long int8 encodes run several passes at once on one single-thread session; every vector
+    stays the same."""
     import embeddings.encoder as encoder_module
 
     enc = seed_pipeline.encoder
     texts = [h.chunk.text for q in dev_questions[:8] for h in torch_pipeline.search(q, 4)]
-    assert len(texts) >= encoder_module.POOL_MIN_PASSES
+    assert len(texts) >= encoder_module.PARALLEL_MIN_PASSES
     kwargs = dict(backend="onnx-int8", onnx_dir=enc.onnx_dir, auto_prepare=False)
-    alone = Encoder(enc.model_dir, sessions=1, **kwargs).encode_passages(texts)
-    pooled = Encoder(enc.model_dir, sessions=2, **kwargs)
-    np.testing.assert_array_equal(pooled.encode_passages(texts), alone)
-    assert pooled._session_count() == 2
-    assert any(key[0] == "pool" and key[2] == 2 for key in encoder_module._LOADED)
-    with pytest.raises(ValueError, match="sessions"):
-        Encoder(enc.model_dir, sessions=-1, **kwargs)
+    alone = Encoder(enc.model_dir, parallel=1, **kwargs).encode_passages(texts)
+    both = Encoder(enc.model_dir, parallel=2, **kwargs)
+    threads_used: set[str] = set()
+    embed_batch = encoder_module._OnnxRunner.embed_batch
+
+    def spy(self, texts_, ids):
+        threads_used.add(threading.current_thread().name)
+        return embed_batch(self, texts_, ids)
+
+    encoder_module._OnnxRunner.embed_batch = spy
+    try:
+        np.testing.assert_array_equal(both.encode_passages(texts), alone)
+    finally:
+        encoder_module._OnnxRunner.embed_batch = embed_batch
+    assert len(threads_used) == 2 and both.model.threads == 1
+    with pytest.raises(ValueError, match="parallel"):
+        Encoder(enc.model_dir, parallel=-1, **kwargs)
 
 
 @pytest.mark.slow

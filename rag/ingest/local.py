@@ -48,6 +48,9 @@ from rag.text.encoding import DEFAULT_MAX_BAD_RATIO
 from rag.types import RawDocument
 
 __all__ = ["Ingestor", "NOTE", "ProgressFn", "StopFn"]
+# Texts per encode call: enough for the encoder to run passes side by side
+# (embeddings.encoder.PARALLEL_MIN_PASSES), few enough for a live progress count.
+ENCODE_CALL = 64
 
 # Progress callback: (done, total or None, message). A message starting with NOTE is an event
 # worth a line of its own (where a resumed run continues, leftovers cleaned); others are status.
@@ -308,7 +311,8 @@ class Ingestor:
 
             t = time.perf_counter()
             texts = [p.chunks[j].text for p, j in todo]
-            vectors, n_embedded = embed_texts(self.encoder, texts, call_size=self.batch_size, progress=tick)
+            vectors, n_embedded = embed_texts(self.encoder, texts, call_size=max(self.batch_size, ENCODE_CALL),
+                                              progress=tick)
             seconds = time.perf_counter() - t
             self._rate = n_embedded / seconds if seconds > 0 and n_embedded else self._rate
             self._embedded += n_embedded
