@@ -154,6 +154,20 @@ def test_selection_spreads_over_documents_about_the_region():
     assert {f.doc_id for f in chosen} == {"a", "b", "c"} and [f.doc_id for f in chosen].count("a") == 3
 
 
+def test_each_report_is_represented_by_its_lead():
+    """A news report states its event first: the one-per-report place goes to its first sentence
+    with a figure, a name or the region, not to a later figure-dense one or a bare slogan."""
+    lead = replace(_fact("甲县第三届梨花节开幕。", "a"), ordinal=1, score=1.2, focus=True)
+    slogan = replace(_fact("春风送暖，万物复苏。", "a"), ordinal=0, score=0.5, explicit=False, focus=True)
+    dense = replace(_fact("甲县去年接待游客120万人次，收入3.4亿元。", "a"), ordinal=5, score=3.0, focus=True,
+                    figures=["120万人次", "3.4亿元"])
+    other = replace(_fact("乙县的果农也来参展。", "b"), ordinal=0, score=2.0, focus=True)
+    chosen = select_facts([slogan, lead, dense, other], 2, min_judged=1.0)
+    assert lead in chosen and other in chosen
+    chosen = select_facts([slogan, lead, dense, other], 3, min_judged=1.0)
+    assert dense in chosen and slogan not in chosen
+
+
 class _HeadlineStore:
     """The part of a RegionStore that :func:`headline_keys` reads."""
 

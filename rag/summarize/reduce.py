@@ -98,7 +98,8 @@ def select_facts(facts: Sequence[Fact], k: int, *, in_document_order: bool = Tru
     Quotas keep the kinds a reader needs besides the highest-scoring (figure-dense) facts, in
     this order: the best-judged fact for each typed question the evidence judge scored
     (:mod:`rag.summarize.judged`; at least ``min_judged``), the best sentence naming a pairing
-    partner, the best fact of each document about the region not represented yet (so every
+    partner, the lead of each document about the region not represented yet (its first
+    informative sentence: news reports state their event first; else its best fact, so every
     report is heard), up to two dated events and up to two named initiatives (quoted terms; those
     another report repeats first); the rest is spread over the documents (:func:`_spread`), so one
     figure-dense report does not fill the summary and a document that only mentions the region
@@ -114,7 +115,7 @@ def select_facts(facts: Sequence[Fact], k: int, *, in_document_order: bool = Tru
                        key=lambda f, qi=qi: (-f.answers[qi], -f.score, f.doc_id, f.ordinal))
         quotas.append((lambda f: True, 1, order))
     quotas += [(lambda f: bool(f.partners), 1, ranked),
-               (lambda f: f.focus and all(g.doc_id != f.doc_id for g in chosen), k, ranked),
+               (lambda f: f.focus and all(g.doc_id != f.doc_id for g in chosen), k, [*_leads(ranked), *ranked]),
                (is_event, 2, ranked), (lambda f: bool(f.terms) and f.explicit, 2, by_corroboration)]
     for pred, n, order in quotas:
         taken = 0
@@ -128,6 +129,17 @@ def select_facts(facts: Sequence[Fact], k: int, *, in_document_order: bool = Tru
     if not in_document_order:
         return chosen
     return sorted(chosen, key=lambda f: (f.date or "", f.doc_id, f.ordinal))
+
+
+def _leads(ranked: Sequence[Fact]) -> list[Fact]:
+    """Each document's earliest fact with a figure, a name or the region in it; documents in the
+    order of their best fact."""
+    first: dict[str, Fact] = {}
+    for f in ranked:
+        if (f.figures or f.terms or f.explicit or f.partners) and (
+                f.doc_id not in first or f.ordinal < first[f.doc_id].ordinal):
+            first[f.doc_id] = f
+    return list(first.values())
 
 
 def _spread(ranked: Sequence[Fact], chosen: list[Fact], k: int) -> None:
