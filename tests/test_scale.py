@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import rag.ingest.local as ingest_mod  # the local runner, whose prepare_document is patched
+from rag.ingest.local import ENCODE_CALL
 from rag.config import load_config
 from rag.index import Index, IndexWriter
 from rag.ingest import Ingestor, embed_texts, prepare_document
@@ -126,14 +127,15 @@ def test_gzip_jsonl_ingest_is_streamed_with_bounded_work_and_checkpoints(tmp_pat
     chunks = prepared_chunks(src, cfg)
     assert report.docs_added == 150 and report.checkpoints == 2 and not report.skipped
     assert report.chunks_added == sum(len(c) for c in chunks.values())
-    # each distinct chunk text embedded exactly once, in batches no larger than the batch size
+    # each distinct chunk text embedded exactly once, in calls of at most ENCODE_CALL texts (the
+    # encoder batches within a call) and never more than one embedding group
     distinct = {t for texts in chunks.values() for t in texts}
     assert sorted(enc.texts) == sorted(distinct) and report.chunks_embedded == len(distinct)
-    assert max(enc.calls) <= 8
+    longest = max(len(c) for c in chunks.values())
+    assert max(enc.calls) <= min(ENCODE_CALL, 40 + longest) and max(enc.calls) > 8
     # bounded: chunks waiting for the model stay within one embedding group (plus one article)
     # and the reader thread's queue (4 articles, plus the one it holds), vectors waiting for a
     # commit within one checkpoint interval
-    longest = max(len(c) for c in chunks.values())
     assert outstanding["max"] <= 40 + longest + (4 + 1) * longest
     per_interval = max(sum(len(chunks[f"crud_news_sample:{i}"]) for i in range(lo + 1, lo + 61)) for lo in (0, 60))
     assert outstanding["writer_pending_max"] <= per_interval
