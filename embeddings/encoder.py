@@ -19,7 +19,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -259,10 +259,11 @@ class Encoder:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(items), desc="计算向量", unit="段", dynamic_ncols=True, leave=False)
-        def run(rows: np.ndarray, on: _TorchRunner | _OnnxRunner) -> np.ndarray:
-            return on.embed_batch([prefixed[i] for i in rows], [ids[i] for i in rows])
 
-        for rows, vecs in zip(batches, self._passes(batches, run, runner)):
+        def run(rows: np.ndarray) -> np.ndarray:
+            return runner.embed_batch([prefixed[i] for i in rows], [ids[i] for i in rows])
+
+        for rows, vecs in zip(batches, self._passes(batches, run)):
             out[rows] = vecs
             self.stats["padded_tokens"] += len(rows) * max(lengths[i] for i in rows)
             if bar is not None:
@@ -274,16 +275,16 @@ class Encoder:
         self.stats["seconds"] += time.perf_counter() - started
         return np.ascontiguousarray(out, dtype=np.float32)
 
-    def _passes(self, batches: list[np.ndarray], run, runner) -> Iterator[np.ndarray]:
+    def _passes(self, batches: list[np.ndarray], run: Callable[[np.ndarray], np.ndarray]) -> Iterator[np.ndarray]:
         """Vectors of each batch, in order; long int8 encodes run several passes at once
         (ONNX Runtime sessions may be run from several threads)."""
         workers = self._side_by_side()
         if len(batches) < PARALLEL_MIN_PASSES or workers < 2:
             for rows in batches:
-                yield run(rows, runner)
+                yield run(rows)
             return
         with ThreadPoolExecutor(workers, thread_name_prefix="shanhai-embed") as pool:
-            yield from pool.map(lambda rows: run(rows, runner), batches)
+            yield from pool.map(run, batches)
 
     def count_tokens(self, texts: Sequence[str], *, prefix: str = PASSAGE_PREFIX) -> list[int]:
         """e5 tokens of each text as it would be embedded (prefix, ``<s>``/``</s>``, 512 cap)."""

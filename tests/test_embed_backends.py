@@ -244,7 +244,7 @@ def test_int8_vectors_do_not_depend_on_the_batch(seed_pipeline, torch_pipeline, 
 
 
 @pytest.mark.slow
-def test_int8_passes_side_by_side_give_the_same_vectors(seed_pipeline, torch_pipeline, dev_questions):
+def test_int8_passes_side_by_side_give_the_same_vectors(seed_pipeline, torch_pipeline, dev_questions, monkeypatch):
     """Long int8 encodes run several passes at once on one single-thread session; every vector
     stays the same."""
     import embeddings.encoder as encoder_module
@@ -262,11 +262,8 @@ def test_int8_passes_side_by_side_give_the_same_vectors(seed_pipeline, torch_pip
         threads_used.add(threading.current_thread().name)
         return embed_batch(self, texts_, ids)
 
-    encoder_module._OnnxRunner.embed_batch = spy
-    try:
-        np.testing.assert_array_equal(both.encode_passages(texts), alone)
-    finally:
-        encoder_module._OnnxRunner.embed_batch = embed_batch
+    monkeypatch.setattr(encoder_module._OnnxRunner, "embed_batch", spy)
+    np.testing.assert_array_equal(both.encode_passages(texts), alone)
     assert len(threads_used) == 2 and both.model.threads == 1
     with pytest.raises(ValueError, match="parallel"):
         Encoder(enc.model_dir, parallel=-1, **kwargs)

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 
 import rag.ingest.local as ingest_mod  # the local runner, whose prepare_document is patched
-from rag.ingest.local import ENCODE_CALL
 from rag.config import load_config
 from rag.index import Index, IndexWriter
 from rag.ingest import Ingestor, embed_texts, prepare_document
@@ -132,7 +131,7 @@ def test_gzip_jsonl_ingest_is_streamed_with_bounded_work_and_checkpoints(tmp_pat
     distinct = {t for texts in chunks.values() for t in texts}
     assert sorted(enc.texts) == sorted(distinct) and report.chunks_embedded == len(distinct)
     longest = max(len(c) for c in chunks.values())
-    assert max(enc.calls) <= min(ENCODE_CALL, 40 + longest) and max(enc.calls) > 8
+    assert max(enc.calls) <= min(ingest_mod.ENCODE_CALL, 40 + longest) and max(enc.calls) > 8
     # bounded: chunks waiting for the model stay within one embedding group (plus one article)
     # and the reader thread's queue (4 articles, plus the one it holds), vectors waiting for a
     # commit within one checkpoint interval
