@@ -35,7 +35,7 @@ from rag.text.sentences import split_sentences
 from rag.types import Document
 
 __all__ = ["Fact", "collect_facts", "confirmed", "ancestors", "naming_chunks", "headline_keys", "substantive",
-           "trim_sentence", "is_event", "family_of", "answer_kind", "PEOPLE_UNITS"]
+           "trim_sentence", "informative", "is_event", "family_of", "answer_kind", "PEOPLE_UNITS"]
 
 PEOPLE_UNITS = frozenset({"人", "名", "位", "户", "人次"})
 _DURATION_UNITS = frozenset({"年", "月", "日", "天", "周", "周年", "小时", "分钟", "秒", "岁", "个月", "届", "轮"})
@@ -113,6 +113,12 @@ def answer_kind(q: Quantity) -> str | None:
     if q.kind in ("money", "percent"):
         return q.kind
     return "people" if q.unit in PEOPLE_UNITS else None
+
+
+def informative(f: Fact) -> bool:
+    """Whether the fact carries a figure, a named term, the region or a pairing partner (not a
+    slogan or scene-setting)."""
+    return bool(f.figures or f.terms or f.explicit or f.partners)
 
 
 def is_event(f: Fact) -> bool:
@@ -316,10 +322,9 @@ def _fact(doc: Document, entry: dict, ordinal: int, s: int, e: int, mine, partne
     score = fig_w + (1.0 if explicit else 0.0) + 0.5 * bool(partner_names) + min(0.6, 0.3 * len(names))
     score += 0.2 * bool(_TIME_RE.search(text)) + (0.3 if ordinal <= 2 else 0.0)
     score += 0.8 * bool(_EVENT_RE.search(text))
-    if not (figures or names or explicit or partner_names):
-        score -= 0.5  # slogans and scene-setting
     fact = Fact(doc.doc_id, _chunk_for(entry["chunks"], a, b), a, b, text, doc.original[a:b], doc.title, doc.source,
-                doc.date, ordinal, explicit, figures, names, partner_names, score=round(score, 3))
+                doc.date, ordinal, explicit, figures, names, partner_names)
+    fact.score = round(score - (0.0 if informative(fact) else 0.5), 3)  # slogans and scene-setting lose
     fact._totals = totals  # type: ignore[attr-defined]  # for corroboration only
     return fact
 

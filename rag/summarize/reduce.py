@@ -25,7 +25,7 @@ from typing import Sequence
 
 from rag.answer.prompt import BLOCK_CLOSE, BLOCK_OPEN, neutralise_markup
 from rag.answer.verify import verify_answer
-from rag.summarize.facts import Fact, is_event
+from rag.summarize.facts import Fact, informative, is_event
 from rag.summarize.figures import Conflict, FigureRow
 from rag.text.citations import MARKER, cited_numbers, claim_overlap, strip_citations
 from rag.text.numbers import figure_in_text, numbers_in
@@ -136,8 +136,7 @@ def _leads(ranked: Sequence[Fact]) -> list[Fact]:
     order of their best fact."""
     first: dict[str, Fact] = {}
     for f in ranked:
-        if (f.figures or f.terms or f.explicit or f.partners) and (
-                f.doc_id not in first or f.ordinal < first[f.doc_id].ordinal):
+        if informative(f) and (f.doc_id not in first or f.ordinal < first[f.doc_id].ordinal):
             first[f.doc_id] = f
     return list(first.values())
 
